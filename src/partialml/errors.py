@@ -1,0 +1,25 @@
+"""User-facing errors.
+
+Every problem caused by the user's input (a malformed file, a wrong flag, a class count that does not
+match) raises :class:`PartialMLError` with one line that names the file or option and says what was
+expected. The CLI prints that line and exits with status 2, touching nothing of an earlier run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PartialMLError(ValueError):
+    """A problem with the user's input; its message is one line meant for people."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None) -> None:
+        where = ""
+        if path is not None:
+            where = f"{path}"
+            if line is not None:
+                where += f":{line}"
+            where += ": "
+        super().__init__(f"{where}{message}")
+        self.path = None if path is None else str(path)
+        self.line = line

@@ -1,0 +1,1 @@
+"""partialml.metrics"""
