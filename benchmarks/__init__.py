@@ -1,0 +1,1 @@
+"""partialml benchmarks: run with ``make bench`` (``python -m benchmarks.run``)."""
