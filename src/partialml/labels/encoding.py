@@ -12,8 +12,9 @@ Readers of other formats convert on load (see :mod:`partialml.labels.convert`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import torch
@@ -26,9 +27,12 @@ UNKNOWN: Final = -1
 LABEL_DTYPE: Final = np.int8
 TORCH_LABEL_DTYPE: Final = torch.int8
 
+#: What every function taking a label matrix accepts: a NumPy array, a tensor or nested sequences.
+LabelsLike = np.ndarray | torch.Tensor | Sequence[Any]
+
 
 def validate_labels(
-    labels: np.ndarray | torch.Tensor,
+    labels: LabelsLike,
     *,
     num_classes: int | None = None,
     allow_unknown: bool = True,
@@ -53,7 +57,9 @@ def validate_labels(
     """
     arr = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     if arr.ndim != 2:
-        raise PartialMLError(f"{what} must be a 2-d (samples x classes) matrix, got shape {arr.shape}", path=source)
+        raise PartialMLError(
+            f"{what} must be a 2-d (samples x classes) matrix, got shape {arr.shape}", path=source
+        )
     if num_classes is not None and arr.shape[1] != num_classes:
         raise PartialMLError(f"{what} have {arr.shape[1]} classes, expected {num_classes}", path=source)
     if arr.dtype.kind == "f":
@@ -69,6 +75,6 @@ def validate_labels(
         row, col = (int(i) for i in np.argwhere(bad)[0])
         expected = "1, 0 or -1" if allow_unknown else "1 or 0 (full labels)"
         raise PartialMLError(
-            f"{what} entry ({row}, {col}) is {arr[row, col]!r}; expected {expected}", path=source
+            f"{what} entry ({row}, {col}) is {arr[row, col].item()!r}; expected {expected}", path=source
         )
     return np.ascontiguousarray(arr, dtype=LABEL_DTYPE)
