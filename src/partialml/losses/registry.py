@@ -61,9 +61,7 @@ def loss_entry(name: str) -> LossEntry:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise PartialMLError(
-            f"unknown loss {name!r}; valid losses: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+        raise PartialMLError(f"unknown loss {name!r}; valid losses: {', '.join(sorted(_REGISTRY))}") from None
 
 
 def loss_options(name: str) -> dict[str, Any]:
