@@ -1,1 +1,1 @@
-"""partialml.cli"""
+"""partialml.cli: the ``partialml`` command line (``partialml.cli.app:main``)."""

@@ -1,0 +1,33 @@
+"""``partialml evaluate``: re-score a run's checkpoint and print (or write) the report as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def evaluate_command(
+    run: Annotated[Path, typer.Option(help="The run directory.")],
+    data: Annotated[
+        Optional[str], typer.Option(help="Other feature data to score (default: the run's).")
+    ] = None,
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    output: Annotated[Optional[Path], typer.Option(help="Write the JSON report here too.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Re-score a run (validation and test mAP) and print the report as JSON."""
+    from partialml.engine.inference import evaluate_run, write_text
+    from partialml.engine.run_dir import to_jsonable
+
+    if checkpoint not in ("best", "last"):
+        from partialml.errors import PartialMLError
+
+        raise PartialMLError(f"--checkpoint: got {checkpoint!r}; expected best or last")
+    report = evaluate_run(run, data=data, checkpoint=checkpoint, device=device)  # type: ignore[arg-type]
+    text = json.dumps(to_jsonable(report), indent=2) + "\n"
+    if output is not None:
+        write_text(output, text)
+    typer.echo(text, nl=False)

@@ -1,0 +1,119 @@
+"""``partialml train``: flags to a :class:`~partialml.engine.TrainConfig`, then the trainer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from partialml.cli.common import parse_key_values
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def train_command(
+    data: Annotated[
+        Optional[str], typer.Option(help="Feature data: a path or a builtin name (yeast, scene).")
+    ] = None,
+    format: Annotated[
+        Optional[str], typer.Option(help="Reader of --data: auto, mulan, npz, csv, npy or cole.")
+    ] = None,
+    partial: Annotated[
+        Optional[str],
+        typer.Option(help="Partial labels: full, single-positive, fraction:F, fpc:N, rps:P or given."),
+    ] = None,
+    partial_seed: Annotated[Optional[int], typer.Option(help="Seed of the partial-label simulation.")] = None,
+    loss: Annotated[Optional[str], typer.Option(help="Loss name (see `partialml losses`).")] = None,
+    loss_arg: Annotated[
+        Optional[list[str]], typer.Option(help="Loss option key=value (repeatable), e.g. delta_rel=0.002.")
+    ] = None,
+    config: Annotated[
+        Optional[Path], typer.Option(help="YAML configuration file; flags override it.")
+    ] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Number of epochs.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Training batch size.")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="adam, adamw or sgd.")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option(help="Weight decay of the head.")] = None,
+    momentum: Annotated[Optional[float], typer.Option(help="SGD momentum.")] = None,
+    head: Annotated[Optional[str], typer.Option(help="linear or mlp.")] = None,
+    hidden_dim: Annotated[Optional[int], typer.Option(help="Hidden width of the MLP head.")] = None,
+    dropout: Annotated[Optional[float], typer.Option(help="Dropout of the MLP head.")] = None,
+    standardize: Annotated[
+        Optional[bool], typer.Option("--standardize/--no-standardize", help="Standardize features.")
+    ] = None,
+    val_fraction: Annotated[
+        Optional[float], typer.Option(help="Validation fraction of the training set.")
+    ] = None,
+    val_labels: Annotated[Optional[str], typer.Option(help="clean (full labels) or partial.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Run seed (init, split, batch order).")] = None,
+    early_stop_drop: Annotated[
+        Optional[float], typer.Option(help="Stop when val mAP falls this many points below the best (LL: 3).")
+    ] = None,
+    head_lr_mult: Annotated[
+        Optional[float], typer.Option(help="Learning-rate multiplier of the head.")
+    ] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")] = None,
+    num_workers: Annotated[Optional[int], typer.Option(help="Batch-reading worker processes.")] = None,
+    eval_batch_size: Annotated[Optional[int], typer.Option(help="Batch size of scoring passes.")] = None,
+    output_dir: Annotated[Optional[str], typer.Option(help="Run directory to write.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run in --output-dir.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --output-dir.")] = False,
+    empty_class: Annotated[
+        Optional[str], typer.Option(help="mAP policy for classes without positives.")
+    ] = None,
+    tensorboard: Annotated[
+        Optional[bool], typer.Option("--tensorboard/--no-tensorboard", help="Write TensorBoard scalars.")
+    ] = None,
+    progress: Annotated[
+        Optional[bool],
+        typer.Option("--progress/--no-progress", help="Progress bars (default: on a terminal)."),
+    ] = None,
+) -> None:
+    """Train a head on features with incomplete labels and write a run directory."""
+    from partialml.engine import Trainer, resolve_config
+
+    overrides: dict[str, Any] = {
+        "data": data,
+        "format": format,
+        "partial": partial,
+        "partial_seed": partial_seed,
+        "loss": loss,
+        "loss_args": parse_key_values(loss_arg) if loss_arg else None,
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "optimizer": optimizer,
+        "weight_decay": weight_decay,
+        "momentum": momentum,
+        "head": head,
+        "hidden_dim": hidden_dim,
+        "dropout": dropout,
+        "standardize": standardize,
+        "val_fraction": val_fraction,
+        "val_labels": val_labels,
+        "seed": seed,
+        "early_stop_drop": early_stop_drop,
+        "head_lr_mult": head_lr_mult,
+        "device": device,
+        "num_workers": num_workers,
+        "eval_batch_size": eval_batch_size,
+        "output_dir": output_dir,
+        "overwrite": overwrite or None,
+        "resume": resume or None,
+        "empty_class": empty_class,
+        "tensorboard": tensorboard,
+    }
+    cfg = resolve_config(config_file=config, overrides=overrides)
+    result = Trainer(cfg, show_progress=progress).fit()
+    m = result.metrics
+    val, test = m.get("val") or {}, m.get("test") or {}
+    typer.echo(
+        f"best epoch {m['best_epoch']} (0-indexed) of {m['epochs_run']} run"
+        f"{' (stopped early)' if m['stopped_early'] else ''}; "
+        f"val mAP {_fmt(val.get('mAP'))} ({cfg.val_labels} labels); test mAP {_fmt(test.get('mAP'))}"
+    )
+    typer.echo(f"wrote {result.run_dir}: config.yaml, metrics.json, history.csv, log.jsonl, checkpoints/")

@@ -1,0 +1,109 @@
+"""Scoring passes and mAP reports for the ``features`` setting.
+
+* :func:`predict_scores`: sigmoid probabilities ``(n, C)`` float32 (CPU) of a model on rows of a
+  feature matrix, in eval mode and without gradients, in batches of whole row blocks.
+* :func:`split_report`: the mAP report of scores against labels (``-1`` entries left out per class),
+  as plain data with mAP and per-class AP on the 0-100 scale, per-class AP keyed by class name, the
+  number of classes skipped for having no positive and the ``empty_class`` policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from partialml.engine.loaders import FeatureBatches, FeatureMatrix
+
+
+@torch.no_grad()
+def predict_scores(
+    model: nn.Module,
+    features: FeatureMatrix | np.ndarray,
+    rows: np.ndarray | Tensor | None = None,
+    *,
+    batch_size: int = 1024,
+    device: torch.device | str = "cpu",
+    num_workers: int = 0,
+) -> Tensor:
+    """Probabilities ``sigmoid(model(x))`` of ``features[rows]`` (all rows when ``None``), ``(n, C)``.
+
+    The model is put in eval mode for the pass and back in its previous mode afterwards. The result is
+    a float32 CPU tensor in the order of ``rows``.
+    """
+    n_total = int(features.shape[0])
+    row_idx = np.arange(n_total) if rows is None else rows
+    batches = FeatureBatches(
+        features, row_idx, batch_size=batch_size, shuffle=False, device=device, num_workers=num_workers
+    )
+    was_training = model.training
+    model.eval()
+    try:
+        parts: list[Tensor] = []
+        positions: list[Tensor] = []
+        for x, pos in batches:
+            parts.append(torch.sigmoid(model(x).float()).cpu())
+            positions.append(pos)
+    finally:
+        model.train(was_training)
+    if not parts:
+        out_dim = _out_features(model)
+        return torch.zeros(0, out_dim)
+    scores = torch.cat(parts)
+    order = torch.cat(positions)
+    out = torch.empty_like(scores)
+    out[order] = scores  # memmap reads may reorder rows within a batch
+    return out
+
+
+def _out_features(model: nn.Module) -> int:
+    last = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return last[-1].out_features if last else 0
+
+
+def split_report(
+    scores: Tensor | np.ndarray,
+    labels: Tensor | np.ndarray,
+    *,
+    class_names: Sequence[str],
+    empty_class: Literal["skip", "zero"] = "skip",
+) -> dict[str, Any]:
+    """mAP report of ``(n, C)`` scores against ``(n, C)`` labels in ``{1, 0, -1}`` (``-1`` ignored).
+
+    Returns ``{"mAP": float (0-100), "per_class": {name: AP (0-100) or None}, "num_skipped": int,
+    "empty_class": policy, "num_samples": n, ...}`` (plus whatever else the metric's report holds).
+    """
+    from partialml.metrics import map_report
+
+    report = map_report(
+        torch.as_tensor(scores), torch.as_tensor(labels), empty_class=empty_class, ignore_index=-1
+    )
+    out = dict(report.to_dict(percent=True, class_names=list(class_names)))
+    out["mAP"] = _finite_or_none(report.mAP * 100.0)
+    out["num_skipped"] = int(report.num_skipped)
+    out["empty_class"] = empty_class
+    out["num_samples"] = int(torch.as_tensor(labels).shape[0])
+    return out
+
+
+def map_percent(
+    scores: Tensor | np.ndarray, labels: Tensor | np.ndarray, *, empty_class: Literal["skip", "zero"] = "skip"
+) -> float:
+    """mAP on the 0-100 scale (``nan`` when every class is skipped)."""
+    from partialml.metrics import map_report
+
+    report = map_report(
+        torch.as_tensor(scores), torch.as_tensor(labels), empty_class=empty_class, ignore_index=-1
+    )
+    return float(report.mAP) * 100.0
+
+
+def _finite_or_none(value: float) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+__all__ = ["map_percent", "predict_scores", "split_report"]

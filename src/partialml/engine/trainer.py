@@ -1,0 +1,715 @@
+"""The trainer of the ``features`` setting: a linear or MLP head on precomputed features.
+
+Protocol (Cole et al., CVPR 2021; Kim et al., CVPR 2022, adapted to fixed features):
+
+1. Read the feature data; the training split's labels are the full (or best available) labels.
+2. Observed training labels from the partial scheme (``--partial``): simulated from the full labels
+   with ``partial_seed``, or the labels shipped with the data (``given``); ``full`` trains on the full
+   labels (the "full label" upper bound with loss ``bce``).
+3. A seeded validation split: a ``torch.randperm`` of the training rows drawn from a generator seeded
+   with the **run seed** (``--seed``); the first ``round(val_fraction * N)`` rows are validation, the
+   rest train (both sorted). Same seed, same split.
+4. A :class:`~partialml.labels.LabelStore` over the training subset (indices ``0 .. n_train - 1``) holds
+   the observed labels, the full labels when they have no unknown, and LL-Cp's corrections.
+5. Each 0-indexed epoch ``e``: ``loss.set_epoch(e)``; if ``loss.wants_epoch_scores()`` the training
+   subset is scored first and ``loss.update_from_scores(scores, observed)`` is called; then for each
+   shuffled batch ``(x, positions)``: ``targets = store[positions]``, ``loss(model(x), targets,
+   positions)``, a step, and ``mask = loss.pop_corrections()`` written with
+   ``store.apply_corrections(positions, mask)`` when not ``None``.
+6. Validation mAP after every epoch: against the full labels (``val_labels="clean"``, the papers'
+   protocol) or the observed ones (``"partial"``: unknown entries are left out per class; when the
+   scheme leaves no observed negative at all, as single-positive does, unknowns count as negatives
+   instead, Cole's "observed" validation, since leaving them out would make every AP 1).
+   The best epoch (strictly higher mAP; the first wins ties) is saved as ``checkpoints/best.pt``;
+   ``early_stop_drop`` stops once mAP falls more than that many points below the best (LL: 3).
+7. The test split, when the data has one, is scored with its full labels at the best checkpoint.
+
+Non-finite losses stop the run with :class:`TrainingDivergedError` naming the epoch, the step and the
+samples (rows of the training split) of the batch; the checkpoints of the last finished epoch stay.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from partialml.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from partialml.engine.config import TrainConfig, dump_config
+from partialml.engine.evaluate import map_percent, predict_scores, split_report
+from partialml.engine.loaders import FeatureBatches, FeatureMatrix, as_feature_matrix
+from partialml.engine.logging import ScalarWriter, check_tensorboard_available, progress
+from partialml.engine.run_dir import RunDir
+from partialml.engine.seeding import capture_rng_state, make_generator, restore_rng_state, seed_everything
+from partialml.errors import PartialMLError
+from partialml.models.heads import FeatureClassifier, build_feature_classifier, feature_statistics
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the message names the epoch, the step and the samples."""
+
+
+# -- preparation (no file is written) ------------------------------------------------------------------------
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when available, else CPU; ``cuda`` without a CUDA device is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise PartialMLError("--device cuda: no CUDA device is available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def check_loss_options(name: str, loss_args: dict[str, Any]) -> None:
+    """Fail early on an unknown loss or loss option (before any data is read)."""
+    from partialml.losses import loss_entry, loss_options
+
+    loss_entry(name)
+    options = loss_options(name)
+    unknown = sorted(set(loss_args) - set(options))
+    if unknown:
+        valid = ", ".join(sorted(options)) or "none"
+        raise PartialMLError(
+            f"--loss-arg: loss {name!r} has no option {', '.join(unknown)}; valid options: {valid}"
+        )
+
+
+def split_train_val(num_samples: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``(train, val)`` of a seeded split: ``round(val_fraction * N)`` validation rows.
+
+    The permutation is ``torch.randperm(N)`` from a CPU generator seeded with ``seed`` (the run seed);
+    both parts are returned sorted (int64).
+    """
+    g = torch.Generator()
+    g.manual_seed(int(seed))
+    perm = torch.randperm(num_samples, generator=g).numpy()
+    n_val = round(val_fraction * num_samples)
+    if val_fraction > 0 and num_samples - n_val < 1:
+        raise PartialMLError(f"--val-fraction {val_fraction} leaves no training sample of {num_samples}")
+    return np.sort(perm[n_val:]).astype(np.int64), np.sort(perm[:n_val]).astype(np.int64)
+
+
+def check_finite_features(x: Any, *, source: str, chunk_rows: int = 16384) -> None:
+    """Raise one line naming the first row with a NaN or infinite feature (reads by chunks)."""
+    n = int(x.shape[0])
+    for start in range(0, n, chunk_rows):
+        block = x[start : start + chunk_rows]
+        arr = block.numpy() if isinstance(block, Tensor) else np.asarray(block)
+        finite = np.isfinite(arr)
+        if not finite.all():
+            row, col = (int(i) for i in np.argwhere(~finite)[0])
+            raise PartialMLError(
+                f"features row {start + row}, column {col} is {arr[row, col]!r}; expected finite numbers",
+                path=source,
+            )
+
+
+@dataclass
+class PreparedData:
+    """Everything data-derived that a run needs (arrays indexed by rows of the training split).
+
+    Attributes:
+        name: the dataset's name.
+        source: the data path as given.
+        class_names: ``C`` names.
+        features: training-split features ``(N, D)``.
+        full: ``(N, C)`` full (or best available) labels of the training split.
+        observed: ``(N, C)`` observed labels after the partial scheme.
+        train_rows / val_rows: the split.
+        val_labels: ``(n_val, C)`` labels validation is scored against.
+        val_unknown_as: ``"ignored"`` or ``"negative"``: how unknown validation entries are treated.
+        test_features / test_labels: the test split, when there is one.
+        data: the reader's object (for ids and the test split).
+    """
+
+    name: str
+    source: str
+    class_names: list[str]
+    features: FeatureMatrix
+    full: np.ndarray
+    observed: np.ndarray
+    train_rows: np.ndarray
+    val_rows: np.ndarray
+    val_labels: np.ndarray
+    val_unknown_as: str
+    test_features: FeatureMatrix | None
+    test_labels: np.ndarray | None
+    data: Any = field(repr=False, default=None)
+
+    @property
+    def in_dim(self) -> int:
+        return int(self.features.shape[1])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def load_data(data: str, *, format: str = "auto") -> Any:
+    """Read feature data from a path or a builtin name (``partialml.data``)."""
+    from partialml.data import load_feature_data, resolve_data_path
+
+    # TrainConfig checks ``format``; the reader checks it again and raises one line if unknown.
+    return load_feature_data(resolve_data_path(data), format=cast(Any, format))
+
+
+def observed_labels(config: TrainConfig, full: np.ndarray, given: np.ndarray | None) -> np.ndarray:
+    """The observed training labels of the config's partial scheme (``(N, C)`` int8)."""
+    from partialml.labels import apply_scheme, parse_scheme
+
+    scheme = parse_scheme(config.partial)
+    if scheme.kind == "given" and given is None:
+        raise PartialMLError(
+            f"--partial given: the data {config.data!r} has no partial labels of its own; "
+            "choose a simulated scheme (single-positive, fraction:F, fpc:N, rps:P) or full"
+        )
+    full_for_scheme = None if (scheme.kind == "given" and (full < 0).any()) else full
+    return np.asarray(
+        apply_scheme(scheme, full_for_scheme, given=given, seed=config.partial_seed), dtype=np.int8
+    )
+
+
+def prepare_data(config: TrainConfig, data: Any | None = None) -> PreparedData:
+    """Read the data, simulate the partial labels and split: everything before training, no writes."""
+    if data is None:
+        assert config.data is not None
+        data = load_data(config.data, format=config.format)
+    train = data.train
+    class_names = [str(c) for c in data.class_names]
+    full = np.asarray(train.labels, dtype=np.int8)
+    if full.ndim != 2 or full.shape[1] != len(class_names):
+        raise PartialMLError(f"training labels have shape {full.shape}; expected (N, {len(class_names)})")
+    check_finite_features(train.x, source=f"{config.data} (train features)")
+    given = None if getattr(train, "observed", None) is None else np.asarray(train.observed, dtype=np.int8)
+    observed = observed_labels(config, full, given)
+    train_rows, val_rows = split_train_val(full.shape[0], config.val_fraction, config.seed)
+    if config.val_labels == "clean":
+        val_labels, unknown_as = full[val_rows], "ignored"
+    else:
+        val_labels = observed[val_rows].copy()
+        unknown_as = "ignored"
+        if not (observed == 0).any():  # no observed negative anywhere (single-positive, fraction:F)
+            val_labels[val_labels < 0] = 0
+            unknown_as = "negative"
+    test = getattr(data, "test", None)
+    test_features = test_labels = None
+    if test is not None:
+        check_finite_features(test.x, source=f"{config.data} (test features)")
+        test_features = as_feature_matrix(test.x)
+        test_labels = np.asarray(test.labels, dtype=np.int8)
+    return PreparedData(
+        name=str(getattr(data, "name", config.data)),
+        source=str(config.data),
+        class_names=class_names,
+        features=as_feature_matrix(train.x),
+        full=full,
+        observed=observed,
+        train_rows=train_rows,
+        val_rows=val_rows,
+        val_labels=val_labels,
+        val_unknown_as=unknown_as,
+        test_features=test_features,
+        test_labels=test_labels,
+        data=data,
+    )
+
+
+def build_label_store(prepared: PreparedData) -> Any:
+    """A LabelStore over the training subset; full labels included when they have no unknown."""
+    from partialml.labels import LabelStore
+
+    rows = prepared.train_rows
+    full = prepared.full[rows]
+    return LabelStore.from_dense(
+        prepared.observed[rows], full=None if (full < 0).any() else full, class_names=prepared.class_names
+    )
+
+
+def build_loss(config: TrainConfig, store: Any) -> Any:
+    """``create_loss(config.loss, **loss_args)``, with the observed labels for losses that need them."""
+    from partialml.losses import create_loss, loss_entry
+
+    entry = loss_entry(config.loss)
+    if entry.cls.requires_labels:
+        return create_loss(config.loss, labels=store.to_dense(), **config.loss_args)
+    return create_loss(config.loss, **config.loss_args)
+
+
+def build_optimizer(config: TrainConfig, model: nn.Module, loss: Any) -> torch.optim.Optimizer:
+    """Adam / AdamW / SGD over the head's group (``lr * head_lr_mult``) plus the loss's own groups.
+
+    The loss's groups (``loss.param_groups(lr)``, for instance ROLE's label estimates at 10x) keep the
+    learning rate they give and get no weight decay unless they set one. Each group has a ``name``.
+    """
+    groups: list[dict[str, Any]] = [
+        {
+            "params": [p for p in model.parameters() if p.requires_grad],
+            "lr": config.lr * config.head_lr_mult,
+            "weight_decay": config.weight_decay,
+            "name": "head",
+        }
+    ]
+    param_groups = getattr(loss, "param_groups", None)
+    for i, group in enumerate(param_groups(config.lr) if callable(param_groups) else []):
+        g = dict(group)
+        g["params"] = list(g["params"])
+        g.setdefault("weight_decay", 0.0)
+        g.setdefault("name", f"loss.{i}")
+        groups.append(g)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=config.lr)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr)
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+
+
+# -- one epoch ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EpochStats:
+    """Sums over one epoch: ``loss_sum`` (batch loss x batch size), ``num_samples``, ``corrections``."""
+
+    loss_sum: float = 0.0
+    num_samples: int = 0
+    corrections: int = 0
+    steps: int = 0
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss_sum / max(self.num_samples, 1)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loss_fn: Any,
+    optimizer: torch.optim.Optimizer,
+    batches: Any,
+    store: Any,
+    *,
+    epoch: int,
+    rows: np.ndarray | None = None,
+    wrap: Callable[[Any], Any] | None = None,
+) -> EpochStats:
+    """One pass over ``batches`` of ``(x, positions)``: forward, loss, backward, step, corrections.
+
+    ``rows[positions]`` name the samples in error messages (rows of the training split).
+
+    Raises:
+        TrainingDivergedError: the loss is NaN or infinite.
+    """
+    model.train()
+    stats = EpochStats()
+    iterator = batches if wrap is None else wrap(batches)
+    for step, (x, positions) in enumerate(iterator):
+        targets = store[positions].to(x.device, non_blocking=True)
+        logits = model(x)
+        value = loss_fn(logits, targets, positions.to(x.device))
+        scalar = float(value.detach())
+        if not math.isfinite(scalar):
+            shown = positions if rows is None else torch.as_tensor(rows)[positions]
+            listed = ", ".join(str(int(i)) for i in shown[:20])
+            more = f" and {len(shown) - 20} more" if len(shown) > 20 else ""
+            raise TrainingDivergedError(
+                f"the loss is {scalar} at epoch {epoch}, step {step} (0-indexed); "
+                f"samples (training-file rows) of the batch: {listed}{more}"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        optimizer.step()
+        mask = loss_fn.pop_corrections()
+        if mask is not None:
+            stats.corrections += int(store.apply_corrections(positions, mask.detach().cpu()))
+        n = int(positions.shape[0])
+        stats.loss_sum += scalar * n
+        stats.num_samples += n
+        stats.steps += 1
+    return stats
+
+
+# -- the trainer -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    """What :meth:`Trainer.fit` returns: the run directory, the final metrics and the history."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+
+    @property
+    def best_epoch(self) -> int:
+        return int(self.metrics["best_epoch"])
+
+
+class Trainer:
+    """Train a head on features as :class:`~partialml.engine.config.TrainConfig` says.
+
+    :meth:`setup` reads and checks everything (data, labels, loss, run directory, a checkpoint to
+    resume) and writes nothing; :meth:`fit` trains, writing the run directory. After :meth:`setup` the
+    parts are attributes: ``model``, ``loss``, ``optimizer``, ``store``, ``prepared``, ``device``.
+
+    Example:
+        >>> result = Trainer(TrainConfig(data="yeast", output_dir="runs/x", epochs=2)).fit()  # doctest: +SKIP
+    """
+
+    def __init__(self, config: TrainConfig, *, show_progress: bool | None = None, data: Any = None) -> None:
+        self.config = config
+        self.show_progress = show_progress
+        self._data = data
+        self._ready = False
+        self.history: list[dict[str, Any]] = []
+        self.best_epoch: int | None = None
+        self.best_map = -math.inf
+        self.start_epoch = 0
+        self.stopped_early = False
+
+    # -- setup ---------------------------------------------------------------------------------------------
+    def setup(self) -> Trainer:
+        """Validate, read the data and build the parts; no file is written."""
+        if self._ready:
+            return self
+        config = self.config
+        config.validate()
+        config.require_for_training()
+        check_loss_options(config.loss, config.loss_args)
+        from partialml.labels import parse_scheme
+
+        parse_scheme(config.partial)
+        if config.tensorboard:
+            check_tensorboard_available()
+        self.device = resolve_device(config.device)
+        assert config.output_dir is not None
+        self.run = RunDir(config.output_dir)
+        self.run.check_available(overwrite=config.overwrite, resume=config.resume)
+        resume_state = load_checkpoint(self.run.checkpoint("last")) if config.resume else None
+
+        self.prepared = prepared = prepare_data(config, self._data)
+        self.store = build_label_store(prepared)
+        seed_everything(config.seed)  # before the loss: some losses draw their initial state (ROLE)
+        self.loss = build_loss(config, self.store).to(self.device)
+        mean = std = None
+        if config.standardize:
+            mean, std = feature_statistics(prepared.features, prepared.train_rows)
+        self.model: FeatureClassifier = build_feature_classifier(
+            config.head,
+            in_dim=prepared.in_dim,
+            num_classes=prepared.num_classes,
+            hidden_dim=config.hidden_dim,
+            dropout=config.dropout,
+            mean=mean,
+            std=std,
+        ).to(self.device)
+        self.optimizer = build_optimizer(config, self.model, self.loss)
+        self.generator = make_generator(config.seed)
+        # Batches read by worker processes must come from CPU memory; otherwise small in-memory
+        # features move to the GPU once so that each step gathers its rows there.
+        self.features = (
+            prepared.features
+            if config.num_workers > 0
+            else _to_device_if_small(prepared.features, self.device)
+        )
+        self.batches = FeatureBatches(
+            self.features,
+            prepared.train_rows,
+            batch_size=config.batch_size,
+            shuffle=True,
+            generator=self.generator,
+            device=self.device,
+            num_workers=config.num_workers,
+        )
+        if resume_state is not None:
+            self._load_state(resume_state)
+        self._ready = True
+        return self
+
+    def _meta(self) -> dict[str, Any]:
+        p = self.prepared
+        return {
+            "setting": self.config.setting,
+            "in_dim": p.in_dim,
+            "num_classes": p.num_classes,
+            "class_names": list(p.class_names),
+            "num_train": len(p.train_rows),
+            "num_val": len(p.val_rows),
+            "head": self.config.head,
+            "hidden_dim": self.config.hidden_dim,
+            "dropout": self.config.dropout,
+            "standardize": self.config.standardize,
+        }
+
+    def _state(self, epoch: int) -> dict[str, Any]:
+        std_mod = self.model.standardize
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "loss": self.loss.state_dict(),
+            "loss_epoch": int(getattr(self.loss, "epoch", epoch)),
+            "label_store": self.store.state_dict(),
+            "standardization": None
+            if std_mod is None
+            else {"mean": std_mod.mean.detach().cpu(), "std": std_mod.std.detach().cpu()},
+            "best": {
+                "epoch": self.best_epoch,
+                "val_mAP": self.best_map if math.isfinite(self.best_map) else None,
+            },
+            "history": [dict(row) for row in self.history],
+            "stopped_early": self.stopped_early,
+            "rng": capture_rng_state(self.generator),
+            "meta": self._meta(),
+        }
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        meta = state.get("meta", {})
+        mine = self._meta()
+        for key in ("in_dim", "num_classes", "class_names", "num_train", "head"):
+            if meta.get(key) != mine[key]:
+                raise PartialMLError(
+                    f"--resume: the checkpoint's {key} ({meta.get(key)!r}) does not match this run's "
+                    f"({mine[key]!r})",
+                    path=self.run.checkpoint("last"),
+                )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.loss.load_state_dict(state["loss"])
+        self.store.load_state_dict(state["label_store"])
+        restore_rng_state(state["rng"], self.generator)
+        self.history = [dict(row) for row in state["history"]]
+        best = state["best"]
+        self.best_epoch = best["epoch"]
+        self.best_map = -math.inf if best["val_mAP"] is None else float(best["val_mAP"])
+        self.start_epoch = int(state["epoch"]) + 1
+        self.stopped_early = bool(state.get("stopped_early", False))
+
+    # -- passes --------------------------------------------------------------------------------------------
+    def _scores(self, features: FeatureMatrix, rows: np.ndarray | None) -> Tensor:
+        return predict_scores(
+            self.model,
+            features,
+            rows,
+            batch_size=self.config.eval_batch_size,
+            device=self.device,
+            num_workers=self.config.num_workers,
+        )
+
+    def _validate(self) -> float | None:
+        if len(self.prepared.val_rows) == 0:
+            return None
+        scores = self._scores(self.features, self.prepared.val_rows)
+        value = map_percent(scores, self.prepared.val_labels, empty_class=self.config.empty_class)
+        return value if math.isfinite(value) else None
+
+    def _epoch_scores_hook(self) -> None:
+        wants = getattr(self.loss, "wants_epoch_scores", None)
+        if callable(wants) and wants():
+            scores = self._scores(self.features, self.prepared.train_rows).to(self.device)
+            self.loss.update_from_scores(scores, self.store.to_dense().to(self.device))
+
+    # -- fit -----------------------------------------------------------------------------------------------
+    def fit(self) -> RunResult:
+        """Train (or continue) and write the run directory; returns the final metrics."""
+        self.setup()
+        config, run = self.config, self.run
+        if config.overwrite:
+            run.clear_previous_run()
+        run.create()
+        saved = config.updated({"overwrite": False, "resume": False})
+        run.write_text("config.yaml", dump_config(saved))
+        run.append_log({"event": "resume" if config.resume else "start", "epoch": self.start_epoch})
+        writer = ScalarWriter(run.tensorboard, enabled=config.tensorboard)
+        try:
+            for epoch in range(self.start_epoch, config.epochs):
+                if self.stopped_early:
+                    break
+                self._run_epoch(epoch, writer)
+        finally:
+            writer.close()
+        metrics = self._final_metrics()
+        run.write_json("metrics.json", metrics)
+        run.append_log({"event": "end", "best_epoch": metrics["best_epoch"]})
+        return RunResult(run_dir=run.path, metrics=metrics, history=list(self.history))
+
+    def _run_epoch(self, epoch: int, writer: ScalarWriter) -> None:
+        config = self.config
+        t0 = time.perf_counter()
+        self.loss.set_epoch(epoch)
+        self._epoch_scores_hook()
+        stats = train_one_epoch(
+            self.model,
+            self.loss,
+            self.optimizer,
+            self.batches,
+            self.store,
+            epoch=epoch,
+            rows=self.prepared.train_rows,
+            wrap=lambda it: progress(
+                it, total=len(self.batches), desc=f"epoch {epoch}", enabled=self.show_progress
+            ),
+        )
+        val_map = self._validate()
+        improved = False
+        if val_map is not None and val_map > self.best_map:
+            self.best_map, self.best_epoch, improved = val_map, epoch, True
+        elif val_map is None and len(self.prepared.val_rows) == 0:
+            self.best_epoch, improved = epoch, True  # no validation: the last epoch is selected
+        if (
+            config.early_stop_drop is not None
+            and val_map is not None
+            and val_map < self.best_map - config.early_stop_drop
+        ):
+            self.stopped_early = True
+        row = {
+            "epoch": epoch,
+            "train_loss": stats.mean_loss,
+            "val_mAP": val_map,
+            "seconds": time.perf_counter() - t0,
+            "corrections": int(self.store.num_corrections),
+            "lr": float(self.optimizer.param_groups[0]["lr"]),
+        }
+        self.history.append(row)
+        state = self._state(epoch)
+        if improved:
+            save_checkpoint(self.run.checkpoint("best"), state)
+        save_checkpoint(self.run.checkpoint("last"), state)
+        self.run.write_history(self.history)
+        self.run.append_log(
+            {"event": "epoch", **row, "best_epoch": self.best_epoch, "stopped_early": self.stopped_early}
+        )
+        writer.add_scalars(
+            {"train/loss": row["train_loss"], "val/mAP": val_map, "train/corrections": row["corrections"]},
+            epoch,
+        )
+
+    def _final_metrics(self) -> dict[str, Any]:
+        config, prepared = self.config, self.prepared
+        best_path = self.run.checkpoint("best")
+        source = best_path if best_path.is_file() else self.run.checkpoint("last")
+        state = load_checkpoint(source, map_location=self.device)
+        model = self.model
+        current = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(state["model"])
+        try:
+            val = None
+            if len(prepared.val_rows):
+                scores = self._scores(self.features, prepared.val_rows)
+                val = split_report(
+                    scores,
+                    prepared.val_labels,
+                    class_names=prepared.class_names,
+                    empty_class=config.empty_class,
+                )
+                val["labels"] = config.val_labels
+                val["unknown_as"] = prepared.val_unknown_as
+            test = None
+            if prepared.test_features is not None and prepared.test_labels is not None:
+                scores = self._scores(prepared.test_features, None)
+                test = split_report(
+                    scores,
+                    prepared.test_labels,
+                    class_names=prepared.class_names,
+                    empty_class=config.empty_class,
+                )
+                test["labels"] = "full"
+        finally:
+            model.load_state_dict(current)
+        return {
+            "best_epoch": int(state["epoch"]),
+            "epochs_run": len(self.history),
+            "stopped_early": self.stopped_early,
+            "checkpoint": source.name,
+            "protocol": protocol(config, prepared),
+            "val": val,
+            "test": test,
+            "corrections": int(self.store.num_corrections),
+        }
+
+
+def effective_partial_seed(partial: str, partial_seed: int | None) -> int | None:
+    """The seed the simulator actually used: the given one, else the simulator's default (1200, Cole's,
+    for ``single-positive``; 0 for ``fraction``, ``fpc`` and ``rps``); ``None`` for ``full`` and ``given``
+    (nothing is drawn)."""
+    from partialml.labels import COLE_SEED, parse_scheme
+
+    kind = parse_scheme(partial).kind
+    if kind in ("full", "given"):
+        return None
+    if partial_seed is not None:
+        return int(partial_seed)
+    return int(COLE_SEED) if kind == "single-positive" else 0
+
+
+def protocol(config: TrainConfig, prepared: PreparedData) -> dict[str, Any]:
+    """The facts that define a result: data, partial scheme and seeds, validation labels, loss, setting."""
+    return {
+        "setting": config.setting,
+        "data": config.data,
+        "data_name": prepared.name,
+        "partial": config.partial,
+        "partial_seed": config.partial_seed,
+        "partial_seed_used": effective_partial_seed(config.partial, config.partial_seed),
+        "seed": config.seed,
+        "val_fraction": config.val_fraction,
+        "val_labels": config.val_labels,
+        "val_unknown_as": prepared.val_unknown_as,
+        "loss": config.loss,
+        "loss_args": dict(config.loss_args),
+        "head": config.head,
+        "epochs": config.epochs,
+        "lr": config.lr,
+        "batch_size": config.batch_size,
+        "optimizer": config.optimizer,
+        "empty_class": config.empty_class,
+        "num_train": len(prepared.train_rows),
+        "num_val": len(prepared.val_rows),
+        "num_test": None if prepared.test_labels is None else len(prepared.test_labels),
+        "num_classes": prepared.num_classes,
+    }
+
+
+def _to_device_if_small(
+    features: FeatureMatrix, device: torch.device, limit_bytes: int = 4 << 30
+) -> FeatureMatrix:
+    """In-memory features go to the GPU once when they fit under ``limit_bytes``; memmaps stay."""
+    small = isinstance(features, Tensor) and features.numel() * features.element_size() <= limit_bytes
+    if device.type != "cpu" and small:
+        assert isinstance(features, Tensor)
+        return features.to(device)
+    return features
+
+
+def train(config: TrainConfig, *, show_progress: bool | None = None) -> RunResult:
+    """Train as ``config`` says and write the run directory (see :class:`Trainer`)."""
+    return Trainer(config, show_progress=show_progress).fit()
+
+
+__all__ = [
+    "EpochStats",
+    "PreparedData",
+    "RunResult",
+    "Trainer",
+    "TrainingDivergedError",
+    "build_label_store",
+    "build_loss",
+    "build_optimizer",
+    "check_finite_features",
+    "check_loss_options",
+    "effective_partial_seed",
+    "load_data",
+    "prepare_data",
+    "protocol",
+    "resolve_device",
+    "split_train_val",
+    "train",
+    "train_one_epoch",
+]
