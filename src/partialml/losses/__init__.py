@@ -5,7 +5,7 @@ plus a thin :class:`~partialml.losses.base.PartialLabelLoss` module, registered 
 ``create_loss(name, **kwargs)``, ``list_losses(pattern)``.
 """
 
-from partialml.losses import asymmetric, bce, large_loss, long_tail, robust, single_positive
+from partialml.losses import asymmetric, bce, functional, large_loss, long_tail, robust, single_positive
 from partialml.losses.base import PartialLabelLoss, Reduction, reduce_loss
 from partialml.losses.registry import create_loss, list_losses, loss_entry, loss_options, register_loss
 
@@ -15,6 +15,7 @@ __all__ = [
     "asymmetric",
     "bce",
     "create_loss",
+    "functional",
     "large_loss",
     "list_losses",
     "long_tail",
