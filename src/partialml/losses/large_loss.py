@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from partialml.errors import PartialMLError
-from partialml.losses.base import PartialLabelLoss, Reduction, reduce_loss
+from partialml.losses.base import PartialLabelLoss, Reduction, check_logits_targets, reduce_loss
 from partialml.losses.registry import register_loss
 
 __all__ = [
@@ -73,16 +73,76 @@ def ll_k(num_entries: int, rate: float) -> int:
     return math.ceil(round(num_entries * rate, 9))
 
 
+#: Below this many entries (or off the CPU) the selection is one ``torch.topk`` over the batch.
+_CANDIDATE_MIN_ENTRIES = 1 << 15
+#: Size of the strided sample that estimates a threshold below the k-th largest score.
+_SAMPLE_SIZE = 8192
+
+
+def _candidate_topk(scores: Tensor, targets: Tensor, k: int) -> Tensor | None:
+    """Exact top-``k`` of the unknown entries of the flat ``scores`` through a small candidate set.
+
+    A strided sample of the masked scores gives a threshold ``tau`` that lies below the k-th largest
+    unknown score with overwhelming probability (the sample's ``mu + 4 sqrt(mu) + 8``-th largest value,
+    ``mu = k * m / n`` the expected number of sampled entries above it); the candidates are the unknown
+    entries with ``score >= tau`` (the unknown test runs on the candidates only) and ``torch.topk`` runs
+    on them only. If fewer than ``k`` entries pass
+    (an unlucky sample, ``k`` above the unknown count, NaN scores) it returns ``None`` and the caller
+    falls back to the full ``topk``: the result is always the exact top-``k`` (``count(score >= tau) >= k``
+    implies ``tau <=`` the k-th largest, so every entry of the top-``k`` is a candidate). One host
+    synchronization (the candidate count), so it is used on the CPU only.
+    """
+    n = scores.numel()
+    stride = max(1, n // _SAMPLE_SIZE)
+    sample = torch.where(targets[::stride] == -1, scores[::stride], float("-inf"))
+    m = sample.numel()
+    mu = k * m / n
+    ks = min(m, math.ceil(mu + 4.0 * math.sqrt(mu) + 8.0))
+    tau = torch.topk(sample, ks, sorted=False).values.min()
+    candidates = torch.nonzero(scores >= tau).view(-1)
+    candidates = candidates[targets[candidates] == -1]
+    if candidates.numel() < k:
+        return None
+    return candidates[torch.topk(scores[candidates], k, sorted=False).indices]
+
+
+def _chosen_indices(scores: Tensor, targets: Tensor, k: int) -> Tensor:
+    """Flat indices (long ``(min(k, #unknown),)``, no order) of the largest ``scores`` among unknown entries.
+
+    ``scores`` float and ``targets`` integer (``-1`` unknown), both ``(B, C)``. On the CPU with at least
+    ``_CANDIDATE_MIN_ENTRIES`` entries: :func:`_candidate_topk` (no sort of the whole batch); otherwise,
+    or when it returns ``None``: ``torch.topk(sorted=False)`` over the batch with observed entries at
+    ``-inf``. Either path is exact; which entry among equal scores wins is unspecified. Off the CPU one
+    host synchronization (the unknown count).
+    """
+    flat = scores.detach().reshape(-1)
+    flat_targets = targets.reshape(-1)
+    if k <= 0 or flat.numel() == 0:
+        return torch.zeros(0, dtype=torch.long, device=flat.device)
+    if flat.device.type == "cpu" and flat.numel() >= _CANDIDATE_MIN_ENTRIES:
+        chosen = _candidate_topk(flat, flat_targets, k)
+        if chosen is not None:
+            return chosen
+    flat_unknown = flat_targets == -1
+    num_unknown = int(flat_unknown.sum())
+    if k >= num_unknown:
+        return torch.nonzero(flat_unknown).view(-1)
+    chosen = torch.topk(torch.where(flat_unknown, flat, float("-inf")), k, sorted=False).indices
+    # an unknown score of -inf ties with the observed entries' -inf: never return an observed entry
+    return chosen[flat_unknown[chosen]]
+
+
 def large_loss_selection(per_entry_an_loss: Tensor, targets: Tensor, k: int) -> Tensor:
     """The ``k`` largest losses among unknown entries, as a ``(B, C)`` bool mask.
 
     Args:
         per_entry_an_loss: float ``(B, C)`` assume-negative losses (detached inside).
         targets: integer ``(B, C)`` in ``{1, 0, -1}``; only ``-1`` entries can be chosen.
-        k: how many entries to choose; ``min(k, #unknown)`` are chosen, exactly (ties broken by
-            ``torch.topk``).
+        k: how many entries to choose; ``min(k, #unknown)`` are chosen, exactly (ties: which entry among
+            equal losses wins is unspecified).
 
-    Runs on the device of the inputs with ``torch.topk`` and no host synchronization.
+    Runs on the device of the inputs; on the CPU a large batch is never fully sorted (candidate
+    threshold, then ``torch.topk`` on the candidates; see :func:`_candidate_topk`).
 
     Example:
         >>> large_loss_selection(torch.tensor([[3.0, 2.0, 1.0]]), torch.tensor([[1, -1, -1]]), 1)
@@ -90,39 +150,96 @@ def large_loss_selection(per_entry_an_loss: Tensor, targets: Tensor, k: int) -> 
     """
     if k < 0:
         raise PartialMLError(f"k must be >= 0, got {k}")
-    unknown = targets == -1
-    mask = torch.zeros_like(unknown)
-    k = min(int(k), per_entry_an_loss.numel())
-    if k == 0:
-        return mask
-    scores = per_entry_an_loss.detach().masked_fill(~unknown, float("-inf"))
-    chosen = torch.topk(scores.reshape(-1), k, sorted=False).indices
-    mask.view(-1)[chosen] = True
-    # when k exceeds the unknown entries, topk also returns -inf (observed) entries: drop them
-    return mask & unknown
+    with torch.no_grad():
+        return _mask_of(_chosen_indices(per_entry_an_loss, targets, int(k)), targets.shape)
 
 
 def _an(logits: Tensor, targets: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits, (targets == 1).to(logits.dtype), reduction="none")
 
 
-def _select(scores: Tensor, targets: Tensor, k: int) -> Tensor:
-    """Selection from AN losses or, equivalently, from logits.
+def _mask_of(chosen: Tensor, shape: torch.Size) -> Tensor:
+    """``(B, C)`` bool mask that is ``True`` at the flat indices ``chosen``."""
+    mask = torch.zeros(shape, dtype=torch.bool, device=chosen.device)
+    mask.view(-1)[chosen] = True
+    return mask
 
-    On unknown entries the AN loss is ``softplus(z)``, strictly increasing in ``z``, so the ``k`` largest
-    losses are the ``k`` largest logits; ranking the logits saves one pass over the batch.
+
+class _FusedLargeLoss(torch.autograd.Function):
+    """Sum of the LL per-entry losses and its logit gradient in one pass (no autograd graph).
+
+    With ``y = 1[target == 1]`` (float) and the chosen flat indices ``chosen``:
+
+    * ``correct=False`` (LL-R): ``L = sum_{not chosen} softplus(z) - y z``; ``dL/dz = (sigmoid(z) - y)``
+      and ``0`` on ``chosen``.
+    * ``correct=True`` (LL-Ct / LL-Cp): ``y = 1`` on ``chosen`` too; ``L = sum softplus(z) - y z``;
+      ``dL/dz = sigmoid(z) - y``.
+
+    ``softplus(z) - y z`` is the BCE of logits (``-log sigmoid(z)`` for ``y = 1``, ``-log(1 - sigmoid(z))``
+    for ``y = 0``). The output is ``L / divisor``; the gradient is computed in the forward when the logits
+    require it and scaled by ``grad_output / divisor`` in the backward (first order only).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx,
+        logits: Tensor,
+        targets: Tensor,
+        chosen: Tensor,
+        correct: bool,
+        divisor: float,
+    ) -> Tensor:
+        z = logits.reshape(-1)
+        y = targets.reshape(-1).clamp_min(0).to(logits.dtype)  # {1, 0, -1} -> {1, 0, 0}
+        if correct:
+            y.index_fill_(0, chosen, 1.0)
+        total = F.softplus(z).sum() - torch.dot(z, y)
+        if not correct:
+            total = total - F.softplus(z[chosen]).sum()
+        if ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
+            grad = torch.sigmoid(z).sub_(y)
+            if not correct:
+                grad.index_fill_(0, chosen, 0.0)
+            ctx.save_for_backward(grad.view(logits.shape))
+        ctx.divisor = divisor  # type: ignore[attr-defined]
+        return total / divisor
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad_output: Tensor
+    ) -> tuple[Tensor | None, None, None, None, None]:
+        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        return grad * (grad_output / ctx.divisor), None, None, None, None  # type: ignore[attr-defined]
+
+
+def _large_loss(
+    logits: Tensor, targets: Tensor, k: int, *, correct: bool, reduction: Reduction
+) -> tuple[Tensor, Tensor]:
+    """The LL loss reduced by ``reduction`` and the chosen flat indices.
+
+    ``k == 0`` is plain AN (bit-identical to :func:`partialml.losses.bce.an_loss`). ``"none"`` uses
+    ``binary_cross_entropy_with_logits`` per entry (autograd); ``"mean"`` / ``"sum"`` use
+    :class:`_FusedLargeLoss`. The selection ranks the logits: on unknown entries the AN loss is
+    ``softplus(z)``, non-decreasing in ``z``, so the ``k`` largest logits are ``k`` largest losses.
     """
     if k <= 0:
-        return torch.zeros_like(targets, dtype=torch.bool)
+        return reduce_loss(_an(logits, targets), reduction), torch.zeros(
+            0, dtype=torch.long, device=logits.device
+        )
     with torch.no_grad():
-        return large_loss_selection(scores.detach(), targets, k)
-
-
-def _corrected(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
-    """AN loss with the target switched to 1 on ``mask``: ``-log sigmoid(z)`` there (one BCE pass)."""
-    return F.binary_cross_entropy_with_logits(
-        logits, ((targets == 1) | mask).to(logits.dtype), reduction="none"
-    )
+        chosen = _chosen_indices(logits, targets, k)
+    if reduction == "none":
+        if correct:
+            target = (targets == 1).to(logits.dtype)
+            target.view(-1)[chosen] = 1.0
+            return F.binary_cross_entropy_with_logits(logits, target, reduction="none"), chosen
+        return _an(logits, targets).masked_fill(_mask_of(chosen, logits.shape), 0.0), chosen
+    if reduction not in ("mean", "sum"):
+        reduce_loss(logits, reduction)  # raises the standard error
+    divisor = float(max(logits.numel(), 1)) if reduction == "mean" else 1.0
+    loss = _FusedLargeLoss.apply(logits, targets, chosen, correct, divisor)
+    return loss, chosen
 
 
 def ll_r_loss(
@@ -130,10 +247,7 @@ def ll_r_loss(
 ) -> Tensor:
     """LL-R: AN with the ``k = ceil(B*C*epoch*delta_rel)`` largest unknown losses rejected (set to 0)."""
     k = ll_k(logits.numel(), ll_rate(epoch, delta_rel))
-    per_entry = _an(logits, targets)
-    if k > 0:
-        per_entry = per_entry.masked_fill(_select(per_entry, targets, k), 0.0)
-    return reduce_loss(per_entry, reduction)
+    return _large_loss(logits, targets, k, correct=False, reduction=reduction)[0]
 
 
 def ll_ct_loss(
@@ -141,7 +255,7 @@ def ll_ct_loss(
 ) -> Tensor:
     """LL-Ct: AN with the ``k`` largest unknown losses replaced by ``-log sigmoid(z)`` (target switched)."""
     k = ll_k(logits.numel(), ll_rate(epoch, delta_rel))
-    return reduce_loss(_corrected(logits, targets, _select(logits, targets, k)), reduction)
+    return _large_loss(logits, targets, k, correct=True, reduction=reduction)[0]
 
 
 def ll_cp_loss(
@@ -151,12 +265,17 @@ def ll_cp_loss(
     ``-log sigmoid(z)``; epoch 0 is plain AN. Returns ``(loss, chosen (B, C) bool mask)``."""
     ll_rate(epoch, delta_rel)  # validates
     k = ll_k(logits.numel(), delta_rel) if epoch >= 1 else 0
-    mask = _select(logits, targets, k)
-    return reduce_loss(_corrected(logits, targets, mask), reduction), mask
+    loss, chosen = _large_loss(logits, targets, k, correct=True, reduction=reduction)
+    return loss, _mask_of(chosen, logits.shape)
 
 
 class _LargeLoss(PartialLabelLoss):
+    """Shared shell of LL-R/Ct/Cp. ``last_selection``: the ``(B, C)`` bool mask of the entries chosen
+    (rejected or corrected) by the last call, read-only for analyses; ``None`` before the first call."""
+
     default_delta_rel: ClassVar[float] = 0.0
+    #: ``False``: chosen entries are rejected (LL-R); ``True``: their target switches to 1 (LL-Ct/Cp).
+    correct: ClassVar[bool] = True
 
     def __init__(self, *, delta_rel: float | None = None, reduction: Reduction | None = None) -> None:
         super().__init__(reduction=reduction)
@@ -164,10 +283,34 @@ class _LargeLoss(PartialLabelLoss):
         if not 0.0 <= delta_rel <= 1.0:
             raise PartialMLError(f"delta_rel must be a fraction in [0, 1] (0.002 = 0.2 %), got {delta_rel}")
         self.delta_rel = delta_rel
+        self._chosen: tuple[Tensor, torch.Size] | None = None
+
+    @property
+    def last_selection(self) -> Tensor | None:
+        """The ``(B, C)`` bool mask chosen by the last call (built on demand); ``None`` before one."""
+        if self._chosen is None:
+            return None
+        chosen, shape = self._chosen
+        return _mask_of(chosen, shape)
 
     def k_for(self, num_entries: int) -> int:
         """The number of entries chosen in a batch of ``num_entries`` at the current epoch."""
         return ll_k(num_entries, ll_rate(self.epoch, self.delta_rel))
+
+    def _loss(self, logits: Tensor, targets: Tensor, reduction: Reduction) -> Tensor:
+        loss, chosen = _large_loss(
+            logits, targets, self.k_for(logits.numel()), correct=self.correct, reduction=reduction
+        )
+        self._chosen = (chosen, logits.shape)
+        return loss
+
+    def compute(self, logits: Tensor, targets: Tensor, indices: Tensor | None) -> Tensor:
+        return self._loss(logits, targets, "none")
+
+    def forward(self, logits: Tensor, targets: Tensor, indices: Tensor | None = None) -> Tensor:
+        """The loss reduced by :attr:`reduction`; ``"mean"`` / ``"sum"`` take the fused path."""
+        check_logits_targets(logits, targets)
+        return self._loss(logits, targets, self.reduction)
 
     def extra_repr(self) -> str:
         return f"delta_rel={self.delta_rel}, reduction={self.reduction!r}"
@@ -186,9 +329,7 @@ class LLRLoss(_LargeLoss):
     """
 
     default_delta_rel = 0.005
-
-    def compute(self, logits: Tensor, targets: Tensor, indices: Tensor | None) -> Tensor:
-        return ll_r_loss(logits, targets, epoch=self.epoch, delta_rel=self.delta_rel, reduction="none")
+    correct = False
 
 
 @register_loss(
@@ -205,9 +346,6 @@ class LLCtLoss(_LargeLoss):
     """
 
     default_delta_rel = 0.002
-
-    def compute(self, logits: Tensor, targets: Tensor, indices: Tensor | None) -> Tensor:
-        return ll_ct_loss(logits, targets, epoch=self.epoch, delta_rel=self.delta_rel, reduction="none")
 
 
 @register_loss(
@@ -231,19 +369,19 @@ class LLCpLoss(_LargeLoss):
 
     def __init__(self, *, delta_rel: float | None = None, reduction: Reduction | None = None) -> None:
         super().__init__(delta_rel=delta_rel, reduction=reduction)
-        self._corrections: Tensor | None = None
+        self._pending = False
 
     def k_for(self, num_entries: int) -> int:
         return ll_k(num_entries, self.delta_rel) if self.epoch >= 1 else 0
 
-    def compute(self, logits: Tensor, targets: Tensor, indices: Tensor | None) -> Tensor:
-        per_entry, mask = ll_cp_loss(
-            logits, targets, epoch=self.epoch, delta_rel=self.delta_rel, reduction="none"
-        )
-        self._corrections = mask
-        return per_entry
+    def _loss(self, logits: Tensor, targets: Tensor, reduction: Reduction) -> Tensor:
+        loss = super()._loss(logits, targets, reduction)
+        self._pending = True
+        return loss
 
     def pop_corrections(self) -> Tensor | None:
         """The ``(B, C)`` bool mask chosen by the last call, once; then ``None``."""
-        mask, self._corrections = self._corrections, None
-        return mask
+        if not self._pending:
+            return None
+        self._pending = False
+        return self.last_selection

@@ -16,10 +16,119 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from partialml.errors import PartialMLError
-from partialml.losses.base import PartialLabelLoss, Reduction, reduce_loss
+from partialml.losses.base import PartialLabelLoss, Reduction, check_logits_targets, reduce_loss
 from partialml.losses.registry import register_loss
 
 __all__ = ["HillLoss", "SplcLoss", "hill_loss", "splc_loss", "splc_pseudo_labels"]
+
+
+def _reduce_fused(
+    fn: type[torch.autograd.Function], logits: Tensor, reduction: Reduction, *args: object
+) -> Tensor:
+    """Apply a fused per-entry loss ``fn`` and the reduction (``"mean"`` divides by ``B * C``)."""
+    if reduction not in ("mean", "sum", "none"):
+        reduce_loss(logits, reduction)  # raises the standard error
+    divisor = float(max(logits.numel(), 1)) if reduction == "mean" else 1.0
+    out: Tensor = fn.apply(logits, reduction, divisor, *args)
+    return out
+
+
+def _focal_term(a: Tensor, gamma: float, need_grad: bool) -> tuple[Tensor, Tensor | None]:
+    """``sigmoid(a)^gamma * softplus(a)`` per entry and its derivative in ``a``,
+    ``sigmoid(a)^gamma * (gamma * (1 - sigmoid(a)) * softplus(a) + sigmoid(a))``.
+
+    With ``a = -z`` this is the focal positive term ``(1 - p)^gamma * (-log p)``, with ``a = z`` the focal
+    negative term ``p^gamma * (-log(1 - p))`` (``p = sigmoid(z)``).
+    """
+    s = torch.sigmoid(a)
+    sp = F.softplus(a)
+    sg = s.square() if gamma == 2.0 else s.pow(gamma)
+    loss = sg * sp
+    if not need_grad:
+        return loss, None
+    grad = torch.sub(1.0, s).mul_(sp).mul_(gamma).add_(s).mul_(sg)
+    return loss, grad
+
+
+class _FusedElementwise(torch.autograd.Function):
+    """Shared forward/backward of the fused elementwise losses: ``_compute`` returns the per-entry loss
+    and, when the logits require a gradient, its derivative in the logits; the backward multiplies it by
+    ``grad_output / divisor`` (first order only)."""
+
+    @staticmethod
+    def _compute(logits: Tensor, need_grad: bool, *args: object) -> tuple[Tensor, Tensor | None]:
+        raise NotImplementedError
+
+    @classmethod
+    def forward(
+        cls,
+        ctx: torch.autograd.function.FunctionCtx,
+        logits: Tensor,
+        reduction: str,
+        divisor: float,
+        *args: object,
+    ) -> Tensor:
+        need_grad = bool(ctx.needs_input_grad[0])  # type: ignore[attr-defined]
+        loss, grad = cls._compute(logits, need_grad, *args)
+        if grad is not None:
+            ctx.save_for_backward(grad)
+        ctx.divisor = divisor  # type: ignore[attr-defined]
+        ctx.num_args = len(args)  # type: ignore[attr-defined]
+        if reduction == "none":
+            return loss
+        return loss.sum() / divisor
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        scale = grad_output if ctx.divisor == 1.0 else grad_output / ctx.divisor  # type: ignore[attr-defined]
+        return (grad * scale, None, None, *([None] * ctx.num_args))  # type: ignore[attr-defined]
+
+
+class _FusedHill(_FusedElementwise):
+    """Hill per entry and its logit gradient (:func:`hill_loss`).
+
+    Positive: ``a = margin - z``, loss ``sigmoid(a)^gamma softplus(a)`` (= ``(1 - p_m)^gamma (-log p_m)``),
+    ``dL/dz = -dL/da``. Other: ``p = sigmoid(z)``, loss ``(lamb - p) p^2``,
+    ``dL/dz = (2 lamb - 3 p) p^2 (1 - p)``.
+    """
+
+    @staticmethod
+    def _compute(logits: Tensor, need_grad: bool, *args: object) -> tuple[Tensor, Tensor | None]:
+        targets, margin, gamma, lamb = args
+        assert isinstance(targets, Tensor)
+        positive = targets == 1
+        p = torch.sigmoid(logits)
+        p2 = p.square()
+        neg = torch.sub(float(lamb), p).mul_(p2)  # type: ignore[arg-type]
+        pos, pos_grad = _focal_term(torch.sub(float(margin), logits), float(gamma), need_grad)  # type: ignore[arg-type]
+        loss = torch.where(positive, pos, neg)
+        if pos_grad is None:
+            return loss, None
+        neg_grad = torch.mul(p, -3.0).add_(2.0 * float(lamb)).mul_(p2).mul_(torch.sub(1.0, p))  # type: ignore[arg-type]
+        return loss, torch.where(positive, pos_grad.neg_(), neg_grad)
+
+
+class _FusedSplc(_FusedElementwise):
+    """SPLC per entry and its logit gradient (:func:`splc_loss`) through one focal term.
+
+    ``a = -(z - margin)`` on observed positives, ``-z`` on pseudo-positives, ``z`` elsewhere; loss
+    ``sigmoid(a)^gamma softplus(a)``; ``dL/dz = -dL/da`` on positives, ``dL/da`` elsewhere.
+    """
+
+    @staticmethod
+    def _compute(logits: Tensor, need_grad: bool, *args: object) -> tuple[Tensor, Tensor | None]:
+        targets, margin, gamma, pseudo = args
+        assert isinstance(targets, Tensor)
+        observed = targets == 1
+        positive = observed if pseudo is None else observed | pseudo  # type: ignore[operator]
+        neg_z = torch.neg(logits)
+        a = torch.where(positive, torch.where(observed, neg_z + float(margin), neg_z), logits)  # type: ignore[arg-type]
+        loss, grad = _focal_term(a, float(gamma), need_grad)  # type: ignore[arg-type]
+        if grad is None:
+            return loss, None
+        return loss, torch.where(positive, grad.neg(), grad)
 
 
 def hill_loss(
@@ -39,16 +148,14 @@ def hill_loss(
     derivative in ``p``, ``2 lamb p - 3 p^2``, vanishes at ``p = 0`` and ``p = 1`` and its logit gradient is
     ``3 p^2 (1 - p)^2``.
 
+    Loss and logit gradient are computed together in one fused pass (closed-form derivative, first
+    order only; checked against autograd of the formula above in the tests).
+
     Example:
         >>> round(hill_loss(torch.zeros(1, 1), torch.tensor([[0]])).item(), 4)  # (1.5 - 0.5) * 0.25
         0.25
     """
-    positive = targets == 1
-    shifted = logits - margin
-    pos_term = -torch.sigmoid(-shifted).pow(gamma) * F.logsigmoid(shifted)
-    p = torch.sigmoid(logits)
-    neg_term = (lamb - p) * p.square()
-    return reduce_loss(torch.where(positive, pos_term, neg_term), reduction)
+    return _reduce_fused(_FusedHill, logits, reduction, targets, margin, gamma, lamb)
 
 
 def splc_pseudo_labels(logits: Tensor, targets: Tensor, *, tau: float = 0.6) -> Tensor:
@@ -77,15 +184,11 @@ def splc_loss(
     an unknown entry with ``sigmoid(z) > tau`` is a positive for this batch with the unshifted logit
     (never stored). Then, with ``p`` the sigmoid of the (shifted) logit: positives
     ``(1 - p)^gamma * (-log p)``, negatives (``0``, other ``-1``) ``p^gamma * (-log(1 - p))``; focal
-    factors not detached (original code).
+    factors not detached (original code). Loss and logit gradient are computed in one fused pass
+    (closed-form derivative, first order only).
     """
-    positive = targets == 1
-    z = torch.where(positive, logits - margin, logits)
-    if epoch >= change_epoch:
-        positive = positive | splc_pseudo_labels(logits, targets, tau=tau)
-    pos_term = -torch.sigmoid(-z).pow(gamma) * F.logsigmoid(z)
-    neg_term = -torch.sigmoid(z).pow(gamma) * F.logsigmoid(-z)
-    return reduce_loss(torch.where(positive, pos_term, neg_term), reduction)
+    pseudo = splc_pseudo_labels(logits, targets, tau=tau) if epoch >= change_epoch else None
+    return _reduce_fused(_FusedSplc, logits, reduction, targets, margin, gamma, pseudo)
 
 
 def _check_nonneg(name: str, **values: float) -> None:
@@ -124,8 +227,16 @@ class HillLoss(PartialLabelLoss):
         self.margin, self.gamma, self.lamb = margin, gamma, lamb
 
     def compute(self, logits: Tensor, targets: Tensor, indices: Tensor | None) -> Tensor:
+        return self._loss(logits, targets, "none")
+
+    def forward(self, logits: Tensor, targets: Tensor, indices: Tensor | None = None) -> Tensor:
+        """The loss reduced by :attr:`reduction` in the fused pass."""
+        check_logits_targets(logits, targets)
+        return self._loss(logits, targets, self.reduction)
+
+    def _loss(self, logits: Tensor, targets: Tensor, reduction: Reduction) -> Tensor:
         return hill_loss(
-            logits, targets, margin=self.margin, gamma=self.gamma, lamb=self.lamb, reduction="none"
+            logits, targets, margin=self.margin, gamma=self.gamma, lamb=self.lamb, reduction=reduction
         )
 
 
@@ -164,6 +275,14 @@ class SplcLoss(PartialLabelLoss):
         self.margin, self.tau, self.change_epoch, self.gamma = margin, tau, int(change_epoch), gamma
 
     def compute(self, logits: Tensor, targets: Tensor, indices: Tensor | None) -> Tensor:
+        return self._loss(logits, targets, "none")
+
+    def forward(self, logits: Tensor, targets: Tensor, indices: Tensor | None = None) -> Tensor:
+        """The loss reduced by :attr:`reduction` in the fused pass."""
+        check_logits_targets(logits, targets)
+        return self._loss(logits, targets, self.reduction)
+
+    def _loss(self, logits: Tensor, targets: Tensor, reduction: Reduction) -> Tensor:
         return splc_loss(
             logits,
             targets,
@@ -172,5 +291,5 @@ class SplcLoss(PartialLabelLoss):
             tau=self.tau,
             change_epoch=self.change_epoch,
             gamma=self.gamma,
-            reduction="none",
+            reduction=reduction,
         )

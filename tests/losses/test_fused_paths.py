@@ -1,0 +1,84 @@
+"""The fast paths of LL-R/Ct/Cp, Hill and SPLC against their plain-autograd definitions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from partialml.losses import create_loss
+from partialml.losses.large_loss import _candidate_topk, _chosen_indices, large_loss_selection
+
+
+def _batch(b: int, c: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(b, c, generator=g, dtype=torch.float64) * 2
+    t = torch.randint(-1, 2, (b, c), generator=g).to(torch.int8)
+    return z, t
+
+
+@pytest.mark.parametrize("k", [1, 37, 5000, 20000, 40000])
+def test_candidate_selection_equals_full_topk(k: int) -> None:
+    z, t = _batch(64, 1024, seed=k)  # 65,536 entries: the CPU candidate path
+    z[0, :50] = 1.5  # ties
+    chosen = _chosen_indices(z, t, k)
+    n_unknown = int((t == -1).sum())
+    assert chosen.numel() == min(k, n_unknown)
+    assert bool((t.view(-1)[chosen] == -1).all())
+    ref = torch.where(t == -1, z, float("-inf")).view(-1).sort(descending=True).values[: min(k, n_unknown)]
+    torch.testing.assert_close(z.view(-1)[chosen].sort(descending=True).values, ref, rtol=0, atol=0)
+
+
+def test_candidate_path_reports_failure() -> None:
+    z = torch.arange(40000, dtype=torch.float32)
+    t = torch.full((40000,), -1, dtype=torch.int8)
+    assert _candidate_topk(z, t, 40001) is None  # more than the unknown entries: caller falls back
+    mask = large_loss_selection(z.view(200, 200), t.view(200, 200), 40001)
+    assert bool(mask.all())
+
+
+def _reference(name: str, z: torch.Tensor, t: torch.Tensor, epoch: int) -> torch.Tensor:
+    """The loss through plain autograd ops: AN/BCE with the chosen entries, Hill and SPLC formulas."""
+    y = (t == 1).to(z.dtype)
+    if name in ("ll-r", "ll-ct", "ll-cp"):
+        loss = create_loss(name)
+        loss.set_epoch(epoch)
+        k = loss.k_for(z.numel())
+        mask = large_loss_selection(z.detach(), t, k)
+        if name == "ll-r":
+            return F.binary_cross_entropy_with_logits(z, y, reduction="none").masked_fill(mask, 0).mean()
+        return F.binary_cross_entropy_with_logits(z, (y.bool() | mask).to(z.dtype))
+    pos = t == 1
+    if name == "hill":
+        zm = z - 1.0
+        p = torch.sigmoid(z)
+        return torch.where(pos, -(torch.sigmoid(-zm) ** 2) * F.logsigmoid(zm), (1.5 - p) * p**2).sum()
+    positive = pos | ((t == -1) & (torch.sigmoid(z.detach()) > 0.6)) if epoch >= 1 else pos
+    zz = torch.where(pos, z - 1.0, z)
+    return torch.where(
+        positive, -(torch.sigmoid(-zz) ** 2) * F.logsigmoid(zz), -(torch.sigmoid(zz) ** 2) * F.logsigmoid(-zz)
+    ).sum()
+
+
+@pytest.mark.parametrize("name", ["ll-r", "ll-ct", "ll-cp", "hill", "splc"])
+@pytest.mark.parametrize("shape", [(16, 20), (64, 600)])
+def test_fused_matches_autograd_reference(name: str, shape: tuple[int, int]) -> None:
+    z0, t = _batch(*shape, seed=3)
+    loss = create_loss(name)
+    loss.set_epoch(9)
+    z = z0.clone().requires_grad_()
+    out = loss(z, t)
+    out.backward()
+    zr = z0.clone().requires_grad_()
+    ref = _reference(name, zr, t, 9)
+    ref.backward()
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(z.grad, zr.grad, rtol=1e-9, atol=1e-14)
+
+
+def test_no_grad_inputs_and_float32() -> None:
+    z, t = _batch(8, 10, seed=1)
+    loss = create_loss("ll-ct")
+    loss.set_epoch(5)
+    out = loss(z.float(), t)  # logits without grad: no gradient kept
+    assert out.dtype == torch.float32 and not out.requires_grad
