@@ -23,3 +23,8 @@ class PartialMLError(ValueError):
         super().__init__(f"{where}{message}")
         self.path = None if path is None else str(path)
         self.line = line
+
+
+class PartialMLWarning(UserWarning):
+    """Input that is legal but probably not what was meant (for instance a class with no observed
+    positive); the CLI prints it as one ``partialml: warning: ...`` line and goes on."""

@@ -565,7 +565,9 @@ def read_npy_pair(
     names = list(class_names) if class_names is not None else default_class_names(num_classes)
     if len(names) != num_classes:
         raise PartialMLError(
-            f"{len(names)} class names for {num_classes} label columns; expected equal", path=labels
+            f"{len(names)} class names (class_names.txt or class_names=) for {num_classes} label columns; "
+            "expected one name per column",
+            path=labels,
         )
     data = FeatureData(
         name=name if name is not None else fpath.stem,

@@ -174,7 +174,8 @@ def _layout(attributes: list[tuple[str, Any]], class_names: list[str], path: Pat
         if isinstance(kind, list | tuple):
             if not kind or not set(kind) <= {"0", "1"}:
                 raise PartialMLError(
-                    f"label attribute {name!r} is declared {{{','.join(kind)}}}; expected {{0,1}}", path=path
+                    f"label attribute {name!r} is declared {{{','.join(map(str, kind))}}}; expected {{0,1}}",
+                    path=path,
                 )
             default_y[j] = int(kind[0])
         elif kind not in ("NUMERIC", "REAL", "INTEGER"):
@@ -190,6 +191,10 @@ def _layout(attributes: list[tuple[str, Any]], class_names: list[str], path: Pat
         if k in label_col:
             continue
         if isinstance(kind, list | tuple):
+            if any(v is None or v == "" for v in kind):
+                raise PartialMLError(
+                    f"attribute {name!r} declares an empty nominal value; expected {{v1,v2,...}}", path=path
+                )
             nominal[k] = _nominal_map(list(kind))
             defaults.append(nominal[k][kind[0]] if kind else 0.0)
         elif kind in ("NUMERIC", "REAL", "INTEGER"):
