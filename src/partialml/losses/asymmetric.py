@@ -26,6 +26,8 @@ global grad mode; we detach instead. Reduction: ``"sum"`` (original).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +37,7 @@ from partialml.errors import PartialMLError
 from partialml.losses.base import PartialLabelLoss, Reduction, reduce_loss
 from partialml.losses.registry import register_loss
 
-__all__ = ["AslLoss", "FocalLoss", "asl_loss", "focal_loss"]
+__all__ = ["AslLoss", "FocalLoss", "asl_loss", "class_balanced_weights", "focal_loss"]
 
 
 def asl_loss(
@@ -127,6 +129,12 @@ class FocalLoss(PartialLabelLoss):
         gamma: focusing exponent on both sides; ``2.0`` (robust-loss-mlml ``train.py``).
         eps: log clamp; ``1e-8`` (original ``AsymmetricLoss``).
         disable_torch_grad_focal_loss: focusing weights without gradient; ``True`` (original default).
+        class_balanced_beta: ``None`` (default, plain focal) or ``beta`` in ``[0, 1)``: class-balanced focal
+            (Cui et al., CVPR 2019), every entry of class ``k`` weighted by
+            ``w_k = (1 - beta) / (1 - beta^{n_k})``, normalized so that ``sum_k w_k = C`` (Cui et al.'s
+            normalization); ``n_k`` = observed positives of class ``k`` (at least 1; a class with none
+            counts as 1). Common choice ``0.9`` (DB's CB setting) or ``0.999``.
+        class_counts: ``(C,)`` ``n_k``; set by :meth:`from_labels` when ``class_balanced_beta`` is given.
         reduction: default ``"sum"`` (original).
     """
 
@@ -138,15 +146,34 @@ class FocalLoss(PartialLabelLoss):
         gamma: float = 2.0,
         eps: float = 1e-8,
         disable_torch_grad_focal_loss: bool = True,
+        class_balanced_beta: float | None = None,
+        class_counts: Sequence[float] | Tensor | None = None,
         reduction: Reduction | None = None,
     ) -> None:
         super().__init__(reduction=reduction)
         _check("focal", eps=eps, gamma=gamma)
         self.gamma, self.eps = gamma, eps
         self.disable_torch_grad_focal_loss = disable_torch_grad_focal_loss
+        self.class_balanced_beta = None if class_balanced_beta is None else float(class_balanced_beta)
+        self.class_weights: Tensor | None = None
+        if self.class_balanced_beta is not None:
+            beta = self.class_balanced_beta
+            if not 0.0 <= beta < 1.0:
+                raise PartialMLError(f"focal: class_balanced_beta must be in [0, 1), got {beta}")
+            if class_counts is None:
+                raise PartialMLError(
+                    "focal: class_balanced_beta needs class_counts (FocalLoss.from_labels(observed, ...))"
+                )
+            self.class_weights = class_balanced_weights(class_counts, beta)
+
+    @classmethod
+    def from_labels(cls, observed: Tensor, **kwargs: Any) -> FocalLoss:
+        if kwargs.get("class_balanced_beta") is not None:
+            kwargs.setdefault("class_counts", (torch.as_tensor(observed) == 1).sum(dim=0).double())
+        return cls(**kwargs)
 
     def compute(self, logits: Tensor, targets: Tensor, indices: Tensor | None) -> Tensor:
-        return focal_loss(
+        out = focal_loss(
             logits,
             targets,
             gamma=self.gamma,
@@ -154,6 +181,23 @@ class FocalLoss(PartialLabelLoss):
             disable_torch_grad_focal_loss=self.disable_torch_grad_focal_loss,
             reduction="none",
         )
+        if self.class_weights is None:
+            return out
+        if self.class_weights.numel() != logits.shape[1]:
+            raise PartialMLError(
+                f"focal: logits have {logits.shape[1]} classes, class_counts {self.class_weights.numel()}"
+            )
+        return out * self.class_weights.to(device=logits.device, dtype=logits.dtype)
+
+
+def class_balanced_weights(class_counts: Sequence[float] | Tensor, beta: float) -> Tensor:
+    """Cui et al. (CVPR 2019) ``w_k = (1 - beta) / (1 - beta^{n_k})`` normalized to sum to ``C``; ``(C,)``
+    float64. ``n_k`` is clamped to at least 1 (a class without positive would get an infinite weight);
+    ``beta = 0`` gives all ones.
+    """
+    n = torch.as_tensor(class_counts, dtype=torch.float64).flatten().clamp_min(1.0)
+    w = (1.0 - beta) / (1.0 - torch.pow(torch.tensor(beta, dtype=torch.float64), n))
+    return w / w.sum() * n.numel()
 
 
 @register_loss(

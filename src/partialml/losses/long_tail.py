@@ -512,9 +512,85 @@ class LTMLLoss(PartialLabelLoss):
         )
 
 
+@register_loss(
+    "ltml-llr",
+    description="LTML with LL-R's large-loss rejection of unknown entries",
+    paper="Guo & Wang, CVPR 2021 + Kim et al., CVPR 2022",
+)
+class LTMLLLRLoss(LTMLLoss):
+    """LTML combined with LL-R (our combination; neither paper defines it).
+
+    Per branch: the LTML per-entry classification loss ``l`` (class weights and logit compensation,
+    :func:`ltml_classification_loss`, unknown entries as negatives); among the **unknown** (``-1``) entries
+    of the batch, the ``k = ceil(B * C * epoch * delta_rel)`` largest ``l`` (LL-R's rate,
+    :func:`~partialml.losses.large_loss.ll_rate` / ``ll_k``, ranked by the weighted, compensated loss
+    itself) are rejected (set to 0), as LL-R does with the AN loss; then ``lamb`` times the consistency term
+    on every entry, as :class:`LTMLLoss`. At epoch 0 it equals :class:`LTMLLoss`.
+
+    Args:
+        delta_rel: rejection-rate increase per 0-indexed epoch, a fraction; default 0.005 (our LL-R's).
+        Other arguments: as :class:`LTMLLoss`; ``unknown`` must stay ``"negative"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        class_counts: Sequence[float] | Tensor,
+        num_samples: int,
+        delta_rel: float = 0.005,
+        compensation: Compensation = "learned",
+        class_weighting: ClassWeighting = "rho",
+        consistency: ConsistencySpace = "logits",
+        detach_peer: bool = False,
+        lamb: float = 0.1,
+        lr_mult: float = 1.0,
+        unknown: Unknown = "negative",
+        reduction: Reduction | None = None,
+    ) -> None:
+        super().__init__(
+            class_counts=class_counts,
+            num_samples=num_samples,
+            compensation=compensation,
+            class_weighting=class_weighting,
+            consistency=consistency,
+            detach_peer=detach_peer,
+            lamb=lamb,
+            lr_mult=lr_mult,
+            unknown=unknown,
+            reduction=reduction,
+        )
+        if not 0.0 <= float(delta_rel) <= 1.0:
+            raise PartialMLError(f"ltml-llr: delta_rel must be a fraction in [0, 1], got {delta_rel}")
+        if self.unknown != "negative":
+            raise PartialMLError("ltml-llr: unknown must be 'negative' (rejection acts on unknown entries)")
+        self.delta_rel = float(delta_rel)
+        self.last_selection: Tensor | None = None
+
+    @classmethod
+    def from_labels(cls, observed: Tensor, **kwargs: Any) -> LTMLLLRLoss:
+        counts, n = _statistics_from_labels(observed, loss="ltml-llr")
+        kwargs.setdefault("class_counts", counts)
+        kwargs.setdefault("num_samples", n)
+        return cls(**kwargs)
+
+    def compute(self, logits: Tensor, targets: Tensor, indices: Tensor | None) -> Tensor:
+        from partialml.losses.large_loss import large_loss_selection, ll_k, ll_rate
+
+        per_entry = super().compute(logits, targets, indices)
+        k = ll_k(per_entry.numel(), ll_rate(self.epoch, self.delta_rel))
+        with torch.no_grad():
+            mask = large_loss_selection(per_entry.detach(), targets, k)
+        self.last_selection = mask
+        return per_entry.masked_fill(mask, 0.0)
+
+    def extra_repr(self) -> str:
+        return f"delta_rel={self.delta_rel}, {super().extra_repr()}"
+
+
 __all__ = [
     "DB_PRESETS",
     "DBLoss",
+    "LTMLLLRLoss",
     "LTMLLoss",
     "db_class_bias",
     "db_loss",
