@@ -1,0 +1,219 @@
+"""Exported models: safetensors weights plus a JSON sidecar, and :func:`load_exported` to use them.
+
+``partialml export --run DIR --output model.safetensors`` writes
+
+* ``model.safetensors``: the model's ``state_dict`` (the standardization statistics are buffers of the
+  model, ``standardize.mean`` / ``standardize.std``, so they travel with the weights);
+* ``model.json`` (the same name with ``.json``): ``format`` (:data:`EXPORT_FORMAT`), ``kind``
+  (``features-head``), ``partialml_version``, ``class_names``, ``in_dim``, ``num_classes``, ``head``
+  (``{"type", "hidden_dim", "dropout"}``), ``standardize``, ``thresholds`` (per class) with their
+  ``threshold_source`` (``tuned`` on the run's validation split, or ``default`` 0.5), the run's
+  ``protocol`` (from ``metrics.json``), ``checkpoint``, ``epoch``, the weights' file name and SHA-256.
+
+Only the ``features`` setting exists for now. Other model kinds (image models exported as TorchScript or
+ONNX) plug in through :data:`LOADERS`: a loader takes the sidecar's metadata and the weights path and
+returns the ``(B, ...) -> (B, C)`` logit module; its ``kind`` string names it in the sidecar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from partialml.errors import PartialMLError
+
+EXPORT_FORMAT = "partialml-export-1"
+FEATURES_KIND = "features-head"
+ThresholdChoice = Literal["tuned", "default"]
+
+
+def sidecar_path(weights: str | Path) -> Path:
+    """``model.safetensors`` -> ``model.json``."""
+    return Path(weights).with_suffix(".json")
+
+
+def _features_loader(meta: dict[str, Any], weights: Path) -> nn.Module:
+    from safetensors.torch import load_file
+
+    from partialml.models.heads import build_feature_classifier
+
+    state = load_file(str(weights))
+    head = meta["head"]
+    std = (state["standardize.mean"], state["standardize.std"]) if meta.get("standardize") else (None, None)
+    model = build_feature_classifier(
+        head["type"],
+        in_dim=int(meta["in_dim"]),
+        num_classes=int(meta["num_classes"]),
+        hidden_dim=int(head["hidden_dim"]),
+        dropout=float(head["dropout"]),
+        mean=std[0],
+        std=std[1],
+    )
+    model.load_state_dict(state)
+    return model
+
+
+#: Model kinds the loader knows: ``kind`` (the sidecar's) -> builder of the logit module.
+LOADERS: dict[str, Callable[[dict[str, Any], Path], nn.Module]] = {FEATURES_KIND: _features_loader}
+
+
+@dataclass
+class ExportedModel:
+    """A loaded export: ``predict_proba``, ``predict`` (per-class thresholds) and ``class_names``.
+
+    Example:
+        >>> model = partialml.load("model.safetensors")  # doctest: +SKIP
+        >>> model.predict_proba(x).shape  # (N, C) float32   # doctest: +SKIP
+    """
+
+    module: nn.Module
+    metadata: dict[str, Any]
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.metadata["class_names"])
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """``(C,)`` float64 thresholds (``predict`` is ``predict_proba(x) >= thresholds``)."""
+        return np.asarray(self.metadata["thresholds"], dtype=np.float64)
+
+    @property
+    def in_dim(self) -> int:
+        return int(self.metadata["in_dim"])
+
+    @torch.no_grad()
+    def predict_proba(self, x: np.ndarray | Tensor, *, batch_size: int = 4096) -> np.ndarray:
+        """``(N, D)`` features -> ``(N, C)`` float32 probabilities (on the module's device, by batches)."""
+        t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
+        if t.ndim != 2 or t.shape[1] != self.in_dim:
+            raise PartialMLError(f"features have shape {tuple(t.shape)}; expected (N, {self.in_dim})")
+        param = next(self.module.parameters())
+        self.module.eval()
+        parts = [
+            torch.sigmoid(self.module(t[i : i + batch_size].to(param.device, torch.float32)).float()).cpu()
+            for i in range(0, t.shape[0], batch_size)
+        ]
+        if not parts:
+            return np.zeros((0, len(self.class_names)), dtype=np.float32)
+        return torch.cat(parts).numpy()
+
+    def predict(self, x: np.ndarray | Tensor) -> np.ndarray:
+        """``(N, C)`` int8 0/1: probability ``>=`` the class's threshold."""
+        return (self.predict_proba(x) >= self.thresholds).astype(np.int8)
+
+    def to(self, device: str | torch.device) -> ExportedModel:
+        self.module.to(device)
+        return self
+
+
+def export_run(
+    run: str | Path,
+    output: str | Path,
+    *,
+    checkpoint: str = "best",
+    thresholds: ThresholdChoice = "tuned",
+) -> tuple[Path, Path]:
+    """Write ``output`` (safetensors) and its ``.json`` sidecar from ``run``'s checkpoint.
+
+    ``thresholds="tuned"`` tunes per-class thresholds on the run's validation split (falls back to 0.5
+    for every class when the run has none); ``"default"`` writes 0.5 everywhere. Returns both paths.
+    """
+    from safetensors.torch import save
+
+    import partialml
+    from partialml.engine.checkpoint import atomic_write_bytes
+    from partialml.engine.inference import load_run_model, write_text
+    from partialml.tools.thresholds import DEFAULT_THRESHOLD, run_thresholds
+
+    target = Path(output)
+    if target.suffix != ".safetensors":
+        raise PartialMLError("--output: expected a file name ending in .safetensors", path=target)
+    if thresholds not in ("tuned", "default"):
+        raise PartialMLError(f"--thresholds: got {thresholds!r}; expected tuned or default")
+    loaded = load_run_model(run, checkpoint=checkpoint, device="cpu")  # type: ignore[arg-type]
+    meta = loaded.state["meta"]
+    if meta.get("setting", "features") != "features":
+        raise PartialMLError(f"export: setting {meta.get('setting')!r} is not supported yet (features only)")
+    num_classes = int(meta["num_classes"])
+    values = np.full(num_classes, DEFAULT_THRESHOLD)
+    source = "default"
+    if thresholds == "tuned" and int(meta.get("num_val", 0)) > 0:
+        values = run_thresholds(run, checkpoint=checkpoint, device="cpu").thresholds
+        source = "tuned"
+    metrics_path = loaded.run_dir.metrics
+    protocol = json.loads(metrics_path.read_text())["protocol"] if metrics_path.is_file() else None
+    state = {k: v.detach().cpu().contiguous() for k, v in loaded.model.state_dict().items()}
+    blob = save(state)
+    sidecar = sidecar_path(target)
+    payload = {
+        "format": EXPORT_FORMAT,
+        "kind": FEATURES_KIND,
+        "partialml_version": partialml.__version__,
+        "weights": target.name,
+        "weights_sha256": hashlib.sha256(blob).hexdigest(),
+        "class_names": list(meta["class_names"]),
+        "in_dim": int(meta["in_dim"]),
+        "num_classes": num_classes,
+        "head": {
+            "type": meta["head"],
+            "hidden_dim": int(meta["hidden_dim"]),
+            "dropout": float(meta["dropout"]),
+        },
+        "standardize": loaded.model.standardize is not None,
+        "thresholds": [float(v) for v in values],
+        "threshold_source": source,
+        "checkpoint": checkpoint,
+        "epoch": int(loaded.state["epoch"]),
+        "protocol": protocol,
+    }
+    try:
+        atomic_write_bytes(target, blob)
+    except OSError as exc:
+        raise PartialMLError(f"cannot write the file ({exc.strerror})", path=target) from None
+    write_text(sidecar, json.dumps(payload, indent=2) + "\n")
+    return target, sidecar
+
+
+def load_exported(path: str | Path, *, device: str | torch.device = "cpu") -> ExportedModel:
+    """Load an export from its weights file or its ``.json`` sidecar."""
+    p = Path(path)
+    sidecar = p if p.suffix == ".json" else sidecar_path(p)
+    if not sidecar.is_file():
+        raise PartialMLError(
+            "no model.json sidecar next to the weights (expected the export's .json)", path=sidecar
+        )
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PartialMLError(f"not a readable JSON sidecar ({exc})", path=sidecar) from None
+    if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
+        raise PartialMLError(f"not a partialml export (expected format {EXPORT_FORMAT})", path=sidecar)
+    kind = meta.get("kind")
+    if kind not in LOADERS:
+        raise PartialMLError(f"export kind {kind!r} is unknown; known: {', '.join(LOADERS)}", path=sidecar)
+    weights = sidecar.parent / str(meta["weights"])
+    if not weights.is_file():
+        raise PartialMLError("the export's weights file is missing", path=weights)
+    if hashlib.sha256(weights.read_bytes()).hexdigest() != meta.get("weights_sha256"):
+        raise PartialMLError("the weights do not match the sidecar's SHA-256 (file changed?)", path=weights)
+    module = LOADERS[kind](meta, weights).to(device).eval()
+    return ExportedModel(module=module, metadata=meta)
+
+
+__all__ = [
+    "EXPORT_FORMAT",
+    "LOADERS",
+    "ExportedModel",
+    "export_run",
+    "load_exported",
+    "sidecar_path",
+]

@@ -1,0 +1,84 @@
+"""``partialml export`` and ``partialml.load``: round trip, sidecar, thresholds, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import partialml
+from partialml.engine.inference import predict_split
+from partialml.errors import PartialMLError
+from partialml.tools.export import EXPORT_FORMAT, export_run, load_exported
+
+
+@pytest.fixture(scope="module")
+def std_run(make_run) -> Path:
+    return make_run("--loss", "ll-r", "--standardize", "--head", "mlp", "--hidden-dim", "16")
+
+
+@pytest.mark.parametrize("which", ["trained", "std_run"])
+def test_round_trip_predictions_equal_the_runs(
+    which: str, request: pytest.FixtureRequest, data_dir: Path, tmp_path: Path
+) -> None:
+    run = request.getfixturevalue(which)
+    weights, sidecar = export_run(run, tmp_path / "model.safetensors")
+    assert sidecar == tmp_path / "model.json"
+    model = partialml.load(weights)
+    _, classes, want = predict_split(run, data=str(data_dir), split="test", device="cpu")
+    x = np.load(data_dir / "test_features.npy")
+    got = model.predict_proba(x)
+    assert got.shape == want.shape and model.class_names == classes
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(model.predict_proba(torch.from_numpy(x)), want, atol=1e-6, rtol=0)
+    assert (model.predict(x) == (got >= model.thresholds)).all()
+    assert (partialml.load(sidecar).predict_proba(x) == got).all()  # the sidecar path works too
+
+
+def test_sidecar_fields_and_tuned_thresholds(std_run: Path, tmp_path: Path) -> None:
+    _, sidecar = export_run(std_run, tmp_path / "m.safetensors")
+    meta = json.loads(sidecar.read_text())
+    assert meta["format"] == EXPORT_FORMAT and meta["partialml_version"] == partialml.__version__
+    assert meta["in_dim"] == 8 and meta["num_classes"] == 4 and len(meta["class_names"]) == 4
+    assert meta["head"] == {"type": "mlp", "hidden_dim": 16, "dropout": 0.5}
+    assert meta["standardize"] is True and meta["threshold_source"] == "tuned"
+    assert meta["protocol"]["loss"] == "ll-r" and meta["protocol"]["partial"] == "single-positive"
+    tuned = json.loads((std_run / "thresholds.json").read_text())["thresholds"]
+    assert meta["thresholds"] == pytest.approx(tuned)
+    from safetensors.torch import load_file
+
+    keys = set(load_file(str(tmp_path / "m.safetensors")))
+    assert {"standardize.mean", "standardize.std"} <= keys
+    _, side2 = export_run(std_run, tmp_path / "d.safetensors", thresholds="default")
+    assert json.loads(side2.read_text())["thresholds"] == [0.5] * 4
+
+
+def test_load_rejects_changed_or_foreign_files(trained: Path, tmp_path: Path) -> None:
+    weights, sidecar = export_run(trained, tmp_path / "model.safetensors")
+    model = load_exported(weights)
+    with pytest.raises(PartialMLError, match=r"expected \(N, 8\)"):
+        model.predict_proba(np.zeros((2, 5), np.float32))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    with pytest.raises(PartialMLError, match="SHA-256"):
+        load_exported(weights)
+    sidecar.write_text(json.dumps({"format": "other"}))
+    with pytest.raises(PartialMLError, match="not a partialml export"):
+        load_exported(sidecar)
+    with pytest.raises(PartialMLError, match="sidecar"):
+        load_exported(tmp_path / "missing.safetensors")
+
+
+def test_cli_export(trained: Path, tmp_path: Path, cli) -> None:
+    out = tmp_path / "model.safetensors"
+    code, _, err = cli(["export", "--run", str(trained), "--output", str(out)])
+    assert code == 0, err
+    assert out.is_file() and (tmp_path / "model.json").is_file()
+    code, _, err = cli(["export", "--run", str(trained), "--output", str(tmp_path / "model.pt")])
+    assert code == 2 and err.count("\n") == 1 and ".safetensors" in err
+    code, _, err = cli(["export", "--run", str(tmp_path / "none"), "--output", str(out)])
+    assert code == 2 and err.count("\n") == 1
