@@ -22,7 +22,15 @@ from typing import Any
 
 import torch
 
-BENCHMARKS = ["label_store", "losses_speed", "metrics", "features_epoch"]
+BENCHMARKS = [
+    "label_store",
+    "losses_speed",
+    "metrics",
+    "features_epoch",
+    "dual_branch",
+    "memmap_memory",
+    "input_pipeline",
+]
 BEGIN = "<!-- speed-benchmarks:begin -->"
 END = "<!-- speed-benchmarks:end -->"
 

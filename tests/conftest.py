@@ -1,4 +1,4 @@
-"""Fixtures of the CLI tests: a tiny generated feature dataset in the ``npy`` folder format."""
+"""Shared test fixtures: a tiny generated, learnable feature dataset in the ``npy`` folder format."""
 
 from __future__ import annotations
 

@@ -302,13 +302,3 @@ def test_tensorboard_without_the_package_names_the_extra(feature_dir: Path, tmp_
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "partialml[tensorboard]" in err
     assert not out.exists()  # nothing written
-
-
-def test_demo_trains_an_and_ll_r_on_yeast(tmp_path: Path, capsys) -> None:
-    code, out, err = run_cli(["demo", "--output-dir", str(tmp_path / "demo"), "--epochs", "1"], capsys)
-    assert code == 0, err
-    lines = out.strip().splitlines()
-    assert [line.split()[0] for line in lines] == ["an", "ll-r"]
-    for name in ("an", "ll-r"):
-        metrics = json.loads((tmp_path / "demo" / name / "metrics.json").read_text())
-        assert metrics["protocol"]["data"] == "yeast" and 0 < metrics["test"]["mAP"] <= 100

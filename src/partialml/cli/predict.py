@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -15,6 +15,13 @@ def predict_command(
     split: Annotated[str, typer.Option(help="train or test.")] = "test",
     output: Annotated[Optional[Path], typer.Option(help="CSV file to write (default: stdout).")] = None,
     threshold: Annotated[Optional[float], typer.Option(help="Write 0/1 labels at this threshold.")] = None,
+    thresholds: Annotated[
+        Optional[str],
+        typer.Option(
+            help="tuned: 0/1 labels at per-class thresholds maximizing validation F1 (stored "
+            "in the run's thresholds.json)."
+        ),
+    ] = None,
     labels: Annotated[
         bool, typer.Option("--labels", help="Write 0/1 labels (threshold 0.5 by default).")
     ] = False,
@@ -29,6 +36,10 @@ def predict_command(
         raise PartialMLError(f"--checkpoint: got {checkpoint!r}; expected best or last")
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise PartialMLError(f"--threshold: got {threshold}; expected a probability in [0, 1]")
+    if thresholds is not None and thresholds != "tuned":
+        raise PartialMLError(f"--thresholds: got {thresholds!r}; expected tuned")
+    if thresholds is not None and threshold is not None:
+        raise PartialMLError("--threshold and --thresholds exclude each other; give one")
     names, classes, scores = predict_split(
         run,
         data=data,
@@ -36,7 +47,11 @@ def predict_command(
         checkpoint=checkpoint,  # type: ignore[arg-type]
         device=device,
     )
-    cut = threshold if threshold is not None else (0.5 if labels else None)
+    cut: Any = threshold if threshold is not None else (0.5 if labels else None)
+    if thresholds == "tuned":
+        from partialml.tools.thresholds import run_thresholds
+
+        cut = run_thresholds(run, checkpoint=checkpoint, device=device).thresholds
     text = predictions_csv(names, classes, scores, threshold=cut)
     if output is None:
         sys.stdout.write(text)

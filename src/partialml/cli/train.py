@@ -16,7 +16,8 @@ def _fmt(value: Any) -> str:
 
 def train_command(
     data: Annotated[
-        Optional[str], typer.Option(help="Feature data: a path or a builtin name (yeast, scene).")
+        Optional[str],
+        typer.Option(help="Feature data (a path or builtin name), or image labels (end-to-end)."),
     ] = None,
     format: Annotated[
         Optional[str], typer.Option(help="Reader of --data: auto, mulan, npz, csv, npy or cole.")
@@ -68,12 +69,61 @@ def train_command(
     tensorboard: Annotated[
         Optional[bool], typer.Option("--tensorboard/--no-tensorboard", help="Write TensorBoard scalars.")
     ] = None,
+    nan_policy: Annotated[
+        Optional[str], typer.Option(help="On a NaN/inf loss: stop (exit 1) or skip the batch.")
+    ] = None,
+    nan_budget: Annotated[
+        Optional[int], typer.Option(help="With --nan-policy skip: most batches skipped before stopping.")
+    ] = None,
+    long_tail: Annotated[
+        Optional[str],
+        typer.Option(help="Long-tail cut of the training split: pareto[:ALPHA][,max=N,min=N,seed=N]."),
+    ] = None,
+    sampler: Annotated[
+        Optional[str], typer.Option(help="uniform, class-aware or db (re-balanced sampling).")
+    ] = None,
+    group_scale: Annotated[
+        Optional[float], typer.Option(help="Scale of the head/medium/tail thresholds (100, 20).")
+    ] = None,
+    setting: Annotated[
+        Optional[str], typer.Option(help="features (a head on features) or end-to-end (images).")
+    ] = None,
+    recipe: Annotated[
+        Optional[str], typer.Option(help="Preset of a paper's recipe: ll (flags and --config override it).")
+    ] = None,
+    image_root: Annotated[
+        Optional[str], typer.Option(help="end-to-end: folder the image paths are relative to.")
+    ] = None,
+    model: Annotated[Optional[str], typer.Option(help="end-to-end: resnet18/34/50/101 or timm:NAME.")] = None,
+    weights: Annotated[
+        Optional[str], typer.Option(help="end-to-end: a local state-dict file, imagenet (download) or none.")
+    ] = None,
+    width: Annotated[Optional[int], typer.Option(help="end-to-end: first-stage width of the ResNet.")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="end-to-end: input side in pixels.")] = None,
+    transforms: Annotated[
+        Optional[str], typer.Option(help="end-to-end: input preset ll, robust-loss or plain.")
+    ] = None,
+    amp: Annotated[Optional[str], typer.Option(help="end-to-end: off, bf16 or fp16 (CUDA only).")] = None,
+    channels_last: Annotated[
+        Optional[bool],
+        typer.Option("--channels-last/--no-channels-last", help="end-to-end: channels-last memory (CUDA)."),
+    ] = None,
+    on_bad_image: Annotated[
+        Optional[str], typer.Option(help="end-to-end: an unreadable image: raise or skip.")
+    ] = None,
+    boost_alpha: Annotated[
+        Optional[float], typer.Option(help="end-to-end, --head cam: BoostLU's boost (5; 1 = none).")
+    ] = None,
+    test_split: Annotated[
+        Optional[str],
+        typer.Option(help="end-to-end: test split name, a csv/jsonl label file, or none."),
+    ] = None,
     progress: Annotated[
         Optional[bool],
         typer.Option("--progress/--no-progress", help="Progress bars (default: on a terminal)."),
     ] = None,
 ) -> None:
-    """Train a head on features with incomplete labels and write a run directory."""
+    """Train a classifier from incomplete labels (features or end-to-end on images); write a run directory."""
     from partialml.engine import Trainer, resolve_config
 
     overrides: dict[str, Any] = {
@@ -106,7 +156,29 @@ def train_command(
         "resume": resume or None,
         "empty_class": empty_class,
         "tensorboard": tensorboard,
+        "long_tail": long_tail,
+        "sampler": sampler,
+        "group_scale": group_scale,
+        "nan_policy": nan_policy,
+        "nan_budget": nan_budget,
     }
+    overrides.update(
+        {
+            "setting": setting,
+            "recipe": recipe,
+            "image_root": image_root,
+            "model": model,
+            "weights": weights,
+            "width": width,
+            "image_size": image_size,
+            "transforms": transforms,
+            "amp": amp,
+            "channels_last": channels_last,
+            "on_bad_image": on_bad_image,
+            "boost_alpha": boost_alpha,
+            "test_split": test_split,
+        }
+    )
     cfg = resolve_config(config_file=config, overrides=overrides)
     result = Trainer(cfg, show_progress=progress).fit()
     m = result.metrics

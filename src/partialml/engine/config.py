@@ -24,6 +24,8 @@ Provenance of the defaults (see ``docs/reference-methods.md``):
   "PFC" neck of the Distribution-Balanced loss code (FC to a small width, dropout 0.5).
 * ``standardize=False``: the papers train the linear layer on raw features.
 * ``momentum=0.9``: the SGD momentum of the Distribution-Balanced loss recipe (used by ``sgd`` only).
+* ``nan_policy="stop"``, ``nan_budget=10``: a non-finite loss stops the run (exit 1), as in every
+  reference code base; ``skip`` (ours) skips up to ``nan_budget`` such batches (our choice of 10).
 * ``empty_class="skip"``: classes with no positive are left out of the mean and counted
   (``"zero"`` reproduces the Cole/LL code, which counts them as AP 0).
 """
@@ -43,13 +45,23 @@ import yaml
 from partialml.errors import PartialMLError
 
 OptimizerName = Literal["adam", "adamw", "sgd"]
-HeadName = Literal["linear", "mlp"]
+HeadName = Literal["linear", "mlp", "cam"]
 ValLabels = Literal["clean", "partial"]
 DeviceName = Literal["auto", "cpu", "cuda"]
 EmptyClass = Literal["skip", "zero"]
-Setting = Literal["features"]
+Setting = Literal["features", "end-to-end"]
+#: Input presets of the end-to-end setting (``partialml.data.transforms.build_transforms``).
+TransformPreset = Literal["ll", "robust-loss", "plain"]
+AmpMode = Literal["off", "bf16", "fp16"]
+OnBadImage = Literal["raise", "skip"]
+Recipe = Literal["ll"]
+SamplerChoice = Literal["uniform", "class-aware", "db"]
+NanPolicy = Literal["stop", "skip"]
 #: The feature-data readers (``partialml.data.load_feature_data``'s ``format``).
-DataFormat = Literal["auto", "mulan", "npz", "csv", "npy", "cole"]
+#: and, for the end-to-end setting, the image-label readers (``partialml.data.read_image_labels``).
+DataFormat = Literal[
+    "auto", "mulan", "npz", "csv", "npy", "cole", "jsonl", "voc", "coco", "cub", "nus", "openimages"
+]
 
 #: Options that may differ between a run and its ``--resume``: they do not change the numbers.
 RESUMABLE_CHANGES: frozenset[str] = frozenset(
@@ -100,7 +112,31 @@ class TrainConfig:
         resume: continue the run in ``output_dir`` from ``checkpoints/last.pt``.
         empty_class: how mAP treats a class with no positive: ``skip`` or ``zero``.
         tensorboard: also write TensorBoard scalars (needs ``partialml[tensorboard]``).
-        setting: the training setting; only ``features`` for now.
+        nan_policy: a NaN or infinite loss ``stop``-s the run (exit status 1), or ``skip`` skips the
+            batch (no update) while fewer than ``nan_budget`` batches were skipped, then stops.
+        nan_budget: how many bad batches ``skip`` may skip over the whole run (>= 0).
+        long_tail: ``None`` or ``pareto[:ALPHA][,max=N][,min=N][,seed=N]``: the DB long-tail cut of the
+            training split, applied before the partial-label scheme (:mod:`partialml.labels.long_tail`).
+        sampler: ``uniform`` (default: a shuffled pass), ``class-aware`` or ``db`` re-balanced sampling
+            (:mod:`partialml.data.samplers`); with ``ltml`` it picks the re-balanced branch's sampler.
+        group_scale: scale of the head / medium / tail thresholds (100, 20) of ``group_mAP``; 1 = the
+            papers'.
+        setting: ``features`` (a head on precomputed features) or ``end-to-end`` (a backbone and a head on
+            images; :mod:`partialml.engine.image_setting`, where the options below are documented).
+        image_root: end-to-end: the folder the image paths of ``data`` are relative to.
+        model: end-to-end: ``resnet18|34|50|101`` (torchvision) or ``timm:NAME``.
+        weights: end-to-end: ``None`` (random init), ``imagenet`` (downloaded) or a local state-dict file.
+        width: end-to-end: first-stage width of the torchvision ResNets (64 = torchvision's).
+        image_size: end-to-end: input side in pixels (the LL recipe: 448).
+        transforms: end-to-end: input preset ``ll``, ``robust-loss`` or ``plain``.
+        amp: end-to-end: autocast ``bf16`` / ``fp16`` on CUDA (``off``: float32; ignored on CPU).
+        channels_last: end-to-end: channels-last memory format for the model and the batches.
+        on_bad_image: end-to-end: an unreadable image ``raise``-s, or is ``skip``-ped and reported.
+        boost_alpha: end-to-end, ``head: cam``: BoostLU's boost of positive CAM values (BoostLU: 5).
+        test_split: end-to-end: the test split: a split name of the format (default per format), a
+            second label file for ``csv`` / ``jsonl``, or ``none``.
+        recipe: ``ll``: the LL recipe's defaults (Adam, lr 1e-5, head 10x, batch 16, 10 epochs, 448,
+            ``ll`` transforms, early stop at 3 points); the YAML file and the flags override it.
     """
 
     data: str | None = None
@@ -132,7 +168,24 @@ class TrainConfig:
     resume: bool = False
     empty_class: EmptyClass = "skip"
     tensorboard: bool = False
+    nan_policy: NanPolicy = "stop"
+    nan_budget: int = 10
+    long_tail: str | None = None
+    sampler: SamplerChoice = "uniform"
+    group_scale: float = 1.0
     setting: Setting = "features"
+    image_root: str | None = None
+    model: str = "resnet50"
+    weights: str | None = None
+    width: int = 64
+    image_size: int = 448
+    transforms: TransformPreset = "ll"
+    amp: AmpMode = "off"
+    channels_last: bool = False
+    on_bad_image: OnBadImage = "raise"
+    boost_alpha: float = 5.0
+    test_split: str | None = None
+    recipe: Recipe | None = None
 
     # -- construction ----------------------------------------------------------------------------------
     @classmethod
@@ -205,8 +258,28 @@ class TrainConfig:
             fail("num_workers", "an integer >= 0")
         if self.seed < 0:
             fail("seed", "an integer >= 0")
+        if self.nan_budget < 0:
+            fail("nan_budget", "an integer >= 0")
         if self.partial_seed is not None and self.partial_seed < 0:
             fail("partial_seed", "an integer >= 0, or null")
+        if self.long_tail is not None:
+            from partialml.labels.long_tail import parse_long_tail
+
+            parse_long_tail(self.long_tail)
+        if not (math.isfinite(self.group_scale) and self.group_scale > 0):
+            fail("group_scale", "a positive number")
+        if self.width < 1:
+            fail("width", "an integer >= 1")
+        if self.image_size < 8:
+            fail("image_size", "an integer >= 8 (pixels)")
+        if not (math.isfinite(self.boost_alpha) and self.boost_alpha > 0):
+            fail("boost_alpha", "a positive number (1 disables the boost)")
+        if self.setting == "end-to-end":
+            from partialml.engine.image_setting import check_image_options
+
+            check_image_options(self, source=source)
+        elif self.head == "cam":
+            raise PartialMLError("--head cam needs --setting end-to-end (a feature map)", path=source)
         if self.overwrite and self.resume:
             raise PartialMLError("--overwrite and --resume exclude each other; give one", path=source)
         for key, value in self.loss_args.items():
@@ -216,6 +289,8 @@ class TrainConfig:
 
     def require_for_training(self) -> None:
         """Check that the options needed to train (``data``, ``output_dir``) are there."""
+        if self.setting == "end-to-end" and not self.data:
+            raise PartialMLError("--data is required: an image label file (csv, jsonl) or a dataset folder")
         if not self.data:
             raise PartialMLError("--data is required: a feature-data path or a builtin name (yeast, scene)")
         if not self.output_dir:
@@ -305,7 +380,8 @@ def resolve_config(
     """
     file_values = load_config_file(config_file) if config_file is not None else {}
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
-    base = TrainConfig().updated(file_values, source=config_file)
+    recipe = flags.get("recipe", file_values.get("recipe"))
+    base = _recipe_base(recipe).updated(file_values, source=config_file)
     config = base.updated(_merge_loss_args(base, flags))
     if not config.resume:
         return config
@@ -329,6 +405,15 @@ def resolve_config(
     return resumed
 
 
+def _recipe_base(recipe: Any) -> TrainConfig:
+    """The defaults with a recipe's values on top (``recipe: ll``); plain defaults without one."""
+    if recipe is None:
+        return TrainConfig()
+    from partialml.engine.image_setting import recipe_values
+
+    return TrainConfig().updated({**recipe_values(recipe), "recipe": recipe})
+
+
 def _merge_loss_args(base: TrainConfig, flags: dict[str, Any]) -> dict[str, Any]:
     """``--loss-arg`` flags add to (and override key by key) the loss options of the file."""
     if "loss_args" in flags and isinstance(flags["loss_args"], Mapping):
@@ -343,13 +428,19 @@ def dump_config(config: TrainConfig) -> str:
 
 __all__ = [
     "RESUMABLE_CHANGES",
+    "AmpMode",
     "DataFormat",
     "DeviceName",
     "EmptyClass",
     "HeadName",
+    "NanPolicy",
+    "OnBadImage",
     "OptimizerName",
+    "Recipe",
+    "SamplerChoice",
     "Setting",
     "TrainConfig",
+    "TransformPreset",
     "ValLabels",
     "dump_config",
     "load_config",

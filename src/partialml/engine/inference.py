@@ -57,7 +57,9 @@ def load_run_model(
     state = load_checkpoint(run_dir.checkpoint(checkpoint))
     meta = state["meta"]
     std = state.get("standardization")
-    model = build_feature_classifier(
+    from partialml.models.dual_branch import model_from_meta
+
+    model: Any = model_from_meta(meta, std) or build_feature_classifier(
         meta["head"],
         in_dim=int(meta["in_dim"]),
         num_classes=int(meta["num_classes"]),
@@ -174,9 +176,10 @@ def predictions_csv(
     class_names: Sequence[str],
     scores: np.ndarray,
     *,
-    threshold: float | None = None,
+    threshold: float | np.ndarray | None = None,
 ) -> str:
-    """CSV text: a ``sample`` column, then one column per class: scores, or 0/1 at ``threshold``."""
+    """CSV text: a ``sample`` column, then one column per class: scores, or 0/1 at ``threshold``
+    (one number, or a ``(C,)`` array of per-class thresholds)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["sample", *class_names])
@@ -184,7 +187,7 @@ def predictions_csv(
         for name, row in zip(sample_names, scores, strict=True):
             writer.writerow([name, *(f"{float(v):.6g}" for v in row)])
     else:
-        binary = (scores >= threshold).astype(np.int64)
+        binary = (scores >= np.asarray(threshold, dtype=np.float64)).astype(np.int64)
         for name, row in zip(sample_names, binary, strict=True):
             writer.writerow([name, *(str(int(v)) for v in row)])
     return buf.getvalue()

@@ -20,6 +20,7 @@ whole batch of rows:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -146,4 +147,46 @@ class FeatureBatches:
             yield x.to(self.device, non_blocking=True), positions
 
 
-__all__ = ["FeatureBatches", "FeatureMatrix", "as_feature_matrix", "gather_rows"]
+class SamplerBatches:
+    """Batches ``(x, positions)`` of the positions a sampler draws (:mod:`partialml.data.samplers`).
+
+    The sampler yields positions of the training subset (with repetition for the re-balanced samplers);
+    consecutive ``batch_size`` draws make a batch (the last may be smaller). ``set_epoch`` is forwarded
+    to the sampler, whose draws depend on ``(seed, epoch)`` only. Read in this process.
+    """
+
+    def __init__(
+        self,
+        features: FeatureMatrix,
+        rows: np.ndarray | Tensor,
+        sampler: Any,
+        *,
+        batch_size: int,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.features = as_feature_matrix(features)
+        self.rows = torch.as_tensor(
+            np.asarray(rows.cpu() if isinstance(rows, Tensor) else rows), dtype=torch.long
+        )
+        self.sampler = sampler
+        self.batch_size = int(batch_size)
+        self.device = torch.device(device)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return (len(self.sampler) + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        draws = torch.as_tensor(self.sampler.indices(), dtype=torch.long)
+        for positions in torch.split(draws, self.batch_size):
+            x, order = gather_rows(self.features, self.rows[positions])
+            if not isinstance(self.features, Tensor):
+                positions = positions[order]
+            yield x.to(self.device, non_blocking=True), positions
+
+
+__all__ = ["FeatureBatches", "FeatureMatrix", "SamplerBatches", "as_feature_matrix", "gather_rows"]

@@ -25,11 +25,22 @@ Protocol (Cole et al., CVPR 2021; Kim et al., CVPR 2022, adapted to fixed featur
 7. The test split, when the data has one, is scored with its full labels at the best checkpoint.
 
 Non-finite losses stop the run with :class:`TrainingDivergedError` naming the epoch, the step and the
-samples (rows of the training split) of the batch; the checkpoints of the last finished epoch stay.
+samples (rows of the training split) of the batch; the checkpoints of the last finished epoch stay. With
+``nan_policy="skip"`` up to ``nan_budget`` such batches are skipped (no backward, no step, no correction;
+each logged in ``log.jsonl`` and counted in ``metrics.json`` as ``skipped_batches``), and the next one
+stops the run.
+
+SIGTERM / SIGINT (:mod:`partialml.engine.signals`): the current step finishes, ``checkpoints/last.pt`` is
+written atomically with the position inside the epoch (``in_epoch``: the epoch, the number of steps done,
+the batch-order generator's state at the start of the epoch and the epoch's running sums), and
+:class:`~partialml.engine.signals.TrainingInterrupted` is raised. ``--resume`` restores every state,
+redraws the same permutation of the epoch from the saved generator state, skips the steps already done
+and ends bit for bit where an uninterrupted run ends (on CPU).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -48,8 +59,12 @@ from partialml.engine.loaders import FeatureBatches, FeatureMatrix, as_feature_m
 from partialml.engine.logging import ScalarWriter, check_tensorboard_available, progress
 from partialml.engine.run_dir import RunDir
 from partialml.engine.seeding import capture_rng_state, make_generator, restore_rng_state, seed_everything
+from partialml.engine.signals import StopRequest, TrainingInterrupted
 from partialml.errors import PartialMLError
 from partialml.models.heads import FeatureClassifier, build_feature_classifier, feature_statistics
+
+#: ``(epoch, step, positions, logits, targets, loss_fn) -> None``, see :func:`train_one_epoch`.
+StepCallback = Callable[[int, int, Tensor, Tensor, Tensor, Any], None]
 
 
 class TrainingDivergedError(RuntimeError):
@@ -189,6 +204,13 @@ def prepare_data(config: TrainConfig, data: Any | None = None) -> PreparedData:
         raise PartialMLError(f"training labels have shape {full.shape}; expected (N, {len(class_names)})")
     check_finite_features(train.x, source=f"{config.data} (train features)")
     given = None if getattr(train, "observed", None) is None else np.asarray(train.observed, dtype=np.int8)
+    train_x = train.x
+    if config.long_tail:  # the long-tail cut of the training split, before the partial-label scheme
+        from partialml.labels.long_tail import long_tail_rows
+
+        keep = long_tail_rows(config.long_tail, full)
+        full, train_x = full[keep], train_x[keep]
+        given = None if given is None else given[keep]
     observed = observed_labels(config, full, given)
     train_rows, val_rows = split_train_val(full.shape[0], config.val_fraction, config.seed)
     if config.val_labels == "clean":
@@ -209,7 +231,7 @@ def prepare_data(config: TrainConfig, data: Any | None = None) -> PreparedData:
         name=str(getattr(data, "name", config.data)),
         source=str(config.data),
         class_names=class_names,
-        features=as_feature_matrix(train.x),
+        features=as_feature_matrix(train_x),
         full=full,
         observed=observed,
         train_rows=train_rows,
@@ -220,6 +242,26 @@ def prepare_data(config: TrainConfig, data: Any | None = None) -> PreparedData:
         test_labels=test_labels,
         data=data,
     )
+
+
+def warn_classes_without_positive(prepared: PreparedData) -> None:
+    """Warn (:class:`~partialml.errors.PartialMLWarning`, not an error) about classes that have no
+    observed positive among the training rows: legal in long-tailed data and under single-positive
+    simulation, but such a class only ever gets negative or no gradient."""
+    import warnings
+
+    from partialml.errors import PartialMLWarning
+
+    has_positive = (prepared.observed[prepared.train_rows] == 1).any(axis=0)
+    empty = [name for name, ok in zip(prepared.class_names, has_positive, strict=True) if not ok]
+    if empty:
+        shown = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
+        warnings.warn(
+            f"{len(empty)} of {len(has_positive)} classes have no observed positive in the training rows "
+            f"({shown}); they are trained on negatives/unknowns only",
+            PartialMLWarning,
+            stacklevel=2,
+        )
 
 
 def build_label_store(prepared: PreparedData) -> Any:
@@ -235,28 +277,45 @@ def build_label_store(prepared: PreparedData) -> Any:
 
 def build_loss(config: TrainConfig, store: Any) -> Any:
     """``create_loss(config.loss, **loss_args)``, with the observed labels for losses that need them."""
-    from partialml.losses import create_loss, loss_entry
+    from partialml.losses import create_loss, loss_entry, loss_options
 
     entry = loss_entry(config.loss)
+    kwargs = dict(config.loss_args)
+    if "class_counts" in loss_options(config.loss):  # DB, LTML, focal: counts clipped to [1, N - 1]
+        from partialml.labels.long_tail import loss_class_counts
+
+        counts, n, _ = loss_class_counts(store.to_dense().numpy())
+        kwargs.setdefault("class_counts", torch.from_numpy(counts).double())
+        if "num_samples" in loss_options(config.loss):
+            kwargs.setdefault("num_samples", n)
+        return create_loss(config.loss, labels=store.to_dense(), **kwargs)
     if entry.cls.requires_labels:
-        return create_loss(config.loss, labels=store.to_dense(), **config.loss_args)
-    return create_loss(config.loss, **config.loss_args)
+        return create_loss(config.loss, labels=store.to_dense(), **kwargs)
+    return create_loss(config.loss, **kwargs)
 
 
-def build_optimizer(config: TrainConfig, model: nn.Module, loss: Any) -> torch.optim.Optimizer:
+def build_optimizer(
+    config: TrainConfig, model: nn.Module, loss: Any, *, groups: list[dict[str, Any]] | None = None
+) -> torch.optim.Optimizer:
     """Adam / AdamW / SGD over the head's group (``lr * head_lr_mult``) plus the loss's own groups.
 
     The loss's groups (``loss.param_groups(lr)``, for instance ROLE's label estimates at 10x) keep the
     learning rate they give and get no weight decay unless they set one. Each group has a ``name``.
+    ``groups`` replaces the single head group with the model's own (the end-to-end setting: backbone
+    and head, :func:`partialml.engine.image_setting.image_param_groups`).
     """
-    groups: list[dict[str, Any]] = [
-        {
-            "params": [p for p in model.parameters() if p.requires_grad],
-            "lr": config.lr * config.head_lr_mult,
-            "weight_decay": config.weight_decay,
-            "name": "head",
-        }
-    ]
+    groups = (
+        list(groups)
+        if groups is not None
+        else [
+            {
+                "params": [p for p in model.parameters() if p.requires_grad],
+                "lr": config.lr * config.head_lr_mult,
+                "weight_decay": config.weight_decay,
+                "name": "head",
+            }
+        ]
+    )
     param_groups = getattr(loss, "param_groups", None)
     for i, group in enumerate(param_groups(config.lr) if callable(param_groups) else []):
         g = dict(group)
@@ -276,12 +335,19 @@ def build_optimizer(config: TrainConfig, model: nn.Module, loss: Any) -> torch.o
 
 @dataclass
 class EpochStats:
-    """Sums over one epoch: ``loss_sum`` (batch loss x batch size), ``num_samples``, ``corrections``."""
+    """Sums over one epoch: ``loss_sum`` (batch loss x batch size), ``num_samples``, ``corrections``.
+
+    ``steps`` counts the steps done (skipped batches included: it is the index of the next step);
+    ``skipped`` the batches skipped for a non-finite loss; ``interrupted`` is set when ``should_stop``
+    ended the epoch early, at a step boundary.
+    """
 
     loss_sum: float = 0.0
     num_samples: int = 0
     corrections: int = 0
     steps: int = 0
+    skipped: int = 0
+    interrupted: bool = False
 
     @property
     def mean_loss(self) -> float:
@@ -298,33 +364,67 @@ def train_one_epoch(
     epoch: int,
     rows: np.ndarray | None = None,
     wrap: Callable[[Any], Any] | None = None,
+    step_callback: StepCallback | None = None,
+    start_step: int = 0,
+    stats: EpochStats | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_bad_loss: Callable[[str, int, list[int]], bool] | None = None,
+    scaler: Any | None = None,
 ) -> EpochStats:
     """One pass over ``batches`` of ``(x, positions)``: forward, loss, backward, step, corrections.
 
     ``rows[positions]`` name the samples in error messages (rows of the training split).
+    ``step_callback(epoch, step, positions, logits, targets, loss_fn)``, when given, is called after
+    the loss of each step is computed and checked, before the update (``logits`` detached, ``(B, C)``;
+    ``targets`` the store's ``(B, C)`` labels of the step); it must not change them (analyses).
+
+    Resuming inside an epoch: ``start_step`` batches of the (identically redrawn) order are skipped
+    and the sums continue from ``stats``. After every step ``should_stop()`` is asked; ``True`` ends the
+    epoch there with ``stats.interrupted`` set. A non-finite loss calls ``on_bad_loss(message, step,
+    samples)``; when it returns ``True`` the batch is skipped (no backward, no step, its corrections
+    dropped), otherwise (or without it) :class:`TrainingDivergedError` is raised. ``scaler``, a
+    ``torch.amp.GradScaler`` (fp16 autocast on CUDA), scales the backward pass and unscales the step.
 
     Raises:
-        TrainingDivergedError: the loss is NaN or infinite.
+        TrainingDivergedError: the loss is NaN or infinite (and not skipped).
     """
     model.train()
-    stats = EpochStats()
-    iterator = batches if wrap is None else wrap(batches)
-    for step, (x, positions) in enumerate(iterator):
+    stats = EpochStats() if stats is None else stats
+    source = batches if start_step == 0 else itertools.islice(batches, start_step, None)
+    iterator = source if wrap is None else wrap(source)
+    for step, (x, positions) in enumerate(iterator, start=start_step):
         targets = store[positions].to(x.device, non_blocking=True)
         logits = model(x)
         value = loss_fn(logits, targets, positions.to(x.device))
         scalar = float(value.detach())
         if not math.isfinite(scalar):
             shown = positions if rows is None else torch.as_tensor(rows)[positions]
-            listed = ", ".join(str(int(i)) for i in shown[:20])
-            more = f" and {len(shown) - 20} more" if len(shown) > 20 else ""
-            raise TrainingDivergedError(
+            samples = [int(i) for i in shown]
+            listed = ", ".join(str(i) for i in samples[:20])
+            more = f" and {len(samples) - 20} more" if len(samples) > 20 else ""
+            message = (
                 f"the loss is {scalar} at epoch {epoch}, step {step} (0-indexed); "
                 f"samples (training-file rows) of the batch: {listed}{more}"
             )
+            loss_fn.pop_corrections()  # a skipped batch writes no correction
+            if on_bad_loss is None or not on_bad_loss(message, step, samples):
+                raise TrainingDivergedError(message)
+            stats.skipped += 1
+            stats.steps += 1
+            if should_stop is not None and should_stop():
+                stats.interrupted = True
+                break
+            continue
+        if step_callback is not None:
+            step_callback(epoch, step, positions, logits.detach(), targets, loss_fn)
         optimizer.zero_grad(set_to_none=True)
-        value.backward()
-        optimizer.step()
+        if scaler is None:
+            value.backward()
+            optimizer.step()
+        else:
+            scaler.scale(value).backward()
+            scaler.step(optimizer)
+            scaler.update()
         mask = loss_fn.pop_corrections()
         if mask is not None:
             stats.corrections += int(store.apply_corrections(positions, mask.detach().cpu()))
@@ -332,6 +432,9 @@ def train_one_epoch(
         stats.loss_sum += scalar * n
         stats.num_samples += n
         stats.steps += 1
+        if should_stop is not None and should_stop():
+            stats.interrupted = True
+            break
     return stats
 
 
@@ -357,13 +460,38 @@ class Trainer:
     :meth:`setup` reads and checks everything (data, labels, loss, run directory, a checkpoint to
     resume) and writes nothing; :meth:`fit` trains, writing the run directory. After :meth:`setup` the
     parts are attributes: ``model``, ``loss``, ``optimizer``, ``store``, ``prepared``, ``device``.
+    ``data`` is an already-read feature dataset used instead of reading ``config.data``;
+    ``step_callback`` is passed to :func:`train_one_epoch` (read-only per-step access, for analyses).
 
     Example:
         >>> result = Trainer(TrainConfig(data="yeast", output_dir="runs/x", epochs=2)).fit()  # doctest: +SKIP
+
+    With ``config.setting == "end-to-end"``, ``Trainer(config)`` builds the image trainer
+    (:class:`partialml.engine.image_setting.ImageTrainer`, a subclass).
     """
 
-    def __init__(self, config: TrainConfig, *, show_progress: bool | None = None, data: Any = None) -> None:
+    def __new__(cls, config: TrainConfig, **kwargs: Any) -> Trainer:
+        if cls is Trainer and getattr(config, "setting", "features") == "end-to-end":
+            from partialml.engine.image_setting import ImageTrainer
+
+            return super().__new__(ImageTrainer)
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        show_progress: bool | None = None,
+        data: Any = None,
+        step_callback: StepCallback | None = None,
+        handle_signals: bool = True,
+    ) -> None:
         self.config = config
+        self.handle_signals = handle_signals
+        self._stop: StopRequest | None = None
+        self._in_epoch: dict[str, Any] | None = None
+        self.skipped_batches = 0
+        self.step_callback = step_callback
         self.show_progress = show_progress
         self._data = data
         self._ready = False
@@ -395,13 +523,14 @@ class Trainer:
 
         self.prepared = prepared = prepare_data(config, self._data)
         self.store = build_label_store(prepared)
+        warn_classes_without_positive(prepared)
         seed_everything(config.seed)  # before the loss: some losses draw their initial state (ROLE)
         self.loss = build_loss(config, self.store).to(self.device)
         mean = std = None
         if config.standardize:
             mean, std = feature_statistics(prepared.features, prepared.train_rows)
         self.model: FeatureClassifier = build_feature_classifier(
-            config.head,
+            cast(Any, config.head),
             in_dim=prepared.in_dim,
             num_classes=prepared.num_classes,
             hidden_dim=config.hidden_dim,
@@ -409,6 +538,21 @@ class Trainer:
             mean=mean,
             std=std,
         ).to(self.device)
+        from partialml.engine.dual_branch import build_training_batches, is_dual_branch
+
+        self.dual_branch = is_dual_branch(config.loss)
+        if self.dual_branch:  # LTML: shared MLP trunk, two linear heads (partialml.models.dual_branch)
+            from partialml.models.dual_branch import build_dual_branch_classifier
+
+            dual = build_dual_branch_classifier(
+                in_dim=prepared.in_dim,
+                num_classes=prepared.num_classes,
+                hidden_dim=config.hidden_dim,
+                dropout=config.dropout,
+                mean=mean,
+                std=std,
+            )
+            self.model = cast(Any, dual.to(self.device))
         self.optimizer = build_optimizer(config, self.model, self.loss)
         self.generator = make_generator(config.seed)
         # Batches read by worker processes must come from CPU memory; otherwise small in-memory
@@ -427,6 +571,18 @@ class Trainer:
             device=self.device,
             num_workers=config.num_workers,
         )
+        sampled = build_training_batches(
+            loss_name=config.loss,
+            sampler=config.sampler,
+            observed=self.store.to_dense().numpy(),
+            features=self.features,
+            rows=prepared.train_rows,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            device=self.device,
+        )
+        if sampled is not None:  # re-balanced sampling or the LTML pair of samplers
+            self.batches = cast(Any, sampled)
         if resume_state is not None:
             self._load_state(resume_state)
         self._ready = True
@@ -445,6 +601,7 @@ class Trainer:
             "hidden_dim": self.config.hidden_dim,
             "dropout": self.config.dropout,
             "standardize": self.config.standardize,
+            "model": "dual-branch" if getattr(self, "dual_branch", False) else "single",
         }
 
     def _state(self, epoch: int) -> dict[str, Any]:
@@ -466,6 +623,8 @@ class Trainer:
             },
             "history": [dict(row) for row in self.history],
             "stopped_early": self.stopped_early,
+            "skipped_batches": self.skipped_batches,
+            "in_epoch": None,
             "rng": capture_rng_state(self.generator),
             "meta": self._meta(),
         }
@@ -491,6 +650,8 @@ class Trainer:
         self.best_map = -math.inf if best["val_mAP"] is None else float(best["val_mAP"])
         self.start_epoch = int(state["epoch"]) + 1
         self.stopped_early = bool(state.get("stopped_early", False))
+        self.skipped_batches = int(state.get("skipped_batches", 0))
+        self._in_epoch = state.get("in_epoch")
 
     # -- passes --------------------------------------------------------------------------------------------
     def _scores(self, features: FeatureMatrix, rows: np.ndarray | None) -> Tensor:
@@ -528,24 +689,80 @@ class Trainer:
         run.write_text("config.yaml", dump_config(saved))
         run.append_log({"event": "resume" if config.resume else "start", "epoch": self.start_epoch})
         writer = ScalarWriter(run.tensorboard, enabled=config.tensorboard)
+        stop = StopRequest() if self.handle_signals else StopRequest(())
         try:
-            for epoch in range(self.start_epoch, config.epochs):
-                if self.stopped_early:
-                    break
-                self._run_epoch(epoch, writer)
+            with stop:
+                self._stop = stop
+                for epoch in range(self.start_epoch, config.epochs):
+                    if self.stopped_early:
+                        break
+                    self._check_stop(f"before epoch {epoch}")
+                    self._run_epoch(epoch, writer)
+                self._check_stop("after the last epoch")
         finally:
+            self._stop = None
             writer.close()
         metrics = self._final_metrics()
         run.write_json("metrics.json", metrics)
         run.append_log({"event": "end", "best_epoch": metrics["best_epoch"]})
         return RunResult(run_dir=run.path, metrics=metrics, history=list(self.history))
 
+    def _check_stop(self, where: str) -> None:
+        """Raise :class:`TrainingInterrupted` when a signal is pending (the last checkpoint stays)."""
+        if self._stop is None or self._stop.signum is None:
+            return
+        last = self.run.checkpoint("last")
+        self.run.append_log({"event": "interrupted", "signal": int(self._stop.signum), "where": where})
+        raise TrainingInterrupted(
+            self._stop.signum, checkpoint=str(last) if last.is_file() else None, where=where
+        )
+
+    def _on_bad_loss(self, message: str, epoch: int, step: int, samples: list[int]) -> bool:
+        """``nan_policy="skip"``: skip while the budget lasts (logged); ``False`` stops the run."""
+        config = self.config
+        if config.nan_policy != "skip":
+            return False
+        if self.skipped_batches >= config.nan_budget:
+            raise TrainingDivergedError(
+                f"{message}; the --nan-budget of {config.nan_budget} skipped batches is spent"
+            )
+        self.skipped_batches += 1
+        self.run.append_log(
+            {"event": "skipped_batch", "epoch": epoch, "step": step, "samples": samples[:100]}
+        )
+        return True
+
     def _run_epoch(self, epoch: int, writer: ScalarWriter) -> None:
         config = self.config
         t0 = time.perf_counter()
-        self.loss.set_epoch(epoch)
-        self._epoch_scores_hook()
-        stats = train_one_epoch(
+        resume, self._in_epoch = self._in_epoch, None
+        if resume is not None and int(resume["epoch"]) == epoch:
+            # Inside-epoch resume: the loss state (and any epoch-start scoring) is in the checkpoint.
+            self.loss.set_epoch(epoch)
+            shuffle_start = resume["shuffle_start"]
+            self.generator.set_state(shuffle_start)
+            start_step = int(resume["step"])
+            stats = EpochStats(
+                loss_sum=float(resume["loss_sum"]),
+                num_samples=int(resume["num_samples"]),
+                corrections=int(resume["corrections"]),
+                steps=start_step,
+                skipped=int(resume["skipped"]),
+            )
+            t0 -= float(resume["seconds"])
+        else:
+            self.loss.set_epoch(epoch)
+            self._epoch_scores_hook()
+            shuffle_start = self.generator.get_state().clone()
+            start_step, stats = 0, EpochStats()
+        stop = self._stop
+        set_epoch = getattr(self.batches, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)  # samplers draw from (seed, epoch)
+        from partialml.engine.dual_branch import train_dual_branch_epoch
+
+        epoch_fn: Any = train_dual_branch_epoch if self.dual_branch else train_one_epoch
+        stats = epoch_fn(
             self.model,
             self.loss,
             self.optimizer,
@@ -553,10 +770,19 @@ class Trainer:
             self.store,
             epoch=epoch,
             rows=self.prepared.train_rows,
+            step_callback=self.step_callback,
             wrap=lambda it: progress(
                 it, total=len(self.batches), desc=f"epoch {epoch}", enabled=self.show_progress
             ),
+            start_step=start_step,
+            stats=stats,
+            should_stop=None if stop is None else (lambda: stop.signum is not None),
+            on_bad_loss=lambda message, step, samples: self._on_bad_loss(message, epoch, step, samples),
+            scaler=getattr(self, "grad_scaler", None),
         )
+        if stats.interrupted and stats.steps < len(self.batches):
+            self._save_in_epoch(epoch, stats, shuffle_start, time.perf_counter() - t0)
+            self._check_stop(f"at epoch {epoch}, step {stats.steps} (0-indexed)")
         val_map = self._validate()
         improved = False
         if val_map is not None and val_map > self.best_map:
@@ -591,6 +817,42 @@ class Trainer:
             epoch,
         )
 
+    def _group_report(self, report: dict[str, Any]) -> dict[str, Any]:
+        """``group_mAP`` (head / medium / tail mean AP, 0-100) by the training split's positive counts
+        (full labels when complete, else observed), thresholds 100 / 20 times ``group_scale``."""
+        from partialml.labels.long_tail import head_medium_tail
+        from partialml.metrics.groups import group_mean_ap
+
+        p = self.prepared
+        labels = p.full[p.train_rows]
+        if (labels < 0).any():
+            labels = p.observed[p.train_rows]
+        counts = (labels == 1).sum(axis=0)
+        groups = head_medium_tail(counts, scale=self.config.group_scale)
+        per_class = report.get("per_class") or {}
+        ap = [math.nan if per_class.get(n) is None else float(per_class[n]) for n in p.class_names]
+        means = group_mean_ap(ap, groups)
+        return {
+            "group_mAP": {k: (v if math.isfinite(v) else None) for k, v in means.items()},
+            "group_sizes": {k: len(v) for k, v in groups.items()},
+        }
+
+    def _save_in_epoch(self, epoch: int, stats: EpochStats, shuffle_start: Tensor, seconds: float) -> None:
+        """Write ``last.pt`` at a step boundary inside ``epoch`` (``best.pt`` is left alone)."""
+        state = self._state(epoch - 1)
+        state["in_epoch"] = {
+            "epoch": epoch,
+            "step": stats.steps,
+            "shuffle_start": shuffle_start,
+            "loss_sum": stats.loss_sum,
+            "num_samples": stats.num_samples,
+            "corrections": stats.corrections,
+            "skipped": stats.skipped,
+            "seconds": seconds,
+        }
+        save_checkpoint(self.run.checkpoint("last"), state)
+        self.run.append_log({"event": "checkpoint", "epoch": epoch, "step": stats.steps, "in_epoch": True})
+
     def _final_metrics(self) -> dict[str, Any]:
         config, prepared = self.config, self.prepared
         best_path = self.run.checkpoint("best")
@@ -621,6 +883,7 @@ class Trainer:
                     empty_class=config.empty_class,
                 )
                 test["labels"] = "full"
+                test.update(self._group_report(test))
         finally:
             model.load_state_dict(current)
         return {
@@ -632,6 +895,7 @@ class Trainer:
             "val": val,
             "test": test,
             "corrections": int(self.store.num_corrections),
+            "skipped_batches": self.skipped_batches,
         }
 
 
@@ -674,6 +938,9 @@ def protocol(config: TrainConfig, prepared: PreparedData) -> dict[str, Any]:
         "num_val": len(prepared.val_rows),
         "num_test": None if prepared.test_labels is None else len(prepared.test_labels),
         "num_classes": prepared.num_classes,
+        "long_tail": config.long_tail,
+        "sampler": config.sampler,
+        "group_scale": config.group_scale,
     }
 
 
@@ -697,6 +964,7 @@ __all__ = [
     "EpochStats",
     "PreparedData",
     "RunResult",
+    "StepCallback",
     "Trainer",
     "TrainingDivergedError",
     "build_label_store",
