@@ -5,7 +5,16 @@ plus a thin :class:`~partialml.losses.base.PartialLabelLoss` module, registered 
 ``create_loss(name, **kwargs)``, ``list_losses(pattern)``.
 """
 
-from partialml.losses import asymmetric, bce, functional, large_loss, long_tail, robust, single_positive
+from partialml.losses import (
+    asymmetric,
+    bce,
+    functional,
+    large_loss,
+    long_tail,
+    reweight,
+    robust,
+    single_positive,
+)
 from partialml.losses.base import PartialLabelLoss, Reduction, reduce_loss
 from partialml.losses.registry import create_loss, list_losses, loss_entry, loss_options, register_loss
 
@@ -23,6 +32,7 @@ __all__ = [
     "loss_options",
     "reduce_loss",
     "register_loss",
+    "reweight",
     "robust",
     "single_positive",
 ]

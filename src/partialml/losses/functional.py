@@ -29,6 +29,7 @@ from partialml.losses.long_tail import (
     ltml_classification_loss,
     ltml_consistency,
 )
+from partialml.losses.reweight import inverse_frequency_weights
 from partialml.losses.robust import hill_loss, splc_loss, splc_pseudo_labels
 from partialml.losses.single_positive import (
     apl_select,
@@ -56,6 +57,7 @@ __all__ = [
     "expected_positive_regularizer",
     "focal_loss",
     "hill_loss",
+    "inverse_frequency_weights",
     "iu_loss",
     "large_loss_selection",
     "ll_cp_loss",
