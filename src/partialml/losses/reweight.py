@@ -10,7 +10,7 @@ positives of class ``k`` in the training set, clamped to at least 1. ``power = 1
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import Tensor
@@ -78,7 +78,7 @@ class ReweightedLoss(PartialLabelLoss):
         return cls(**kwargs)
 
     def compute(self, logits: Tensor, targets: Tensor, indices: Tensor | None) -> Tensor:
-        weights: Tensor = self.class_weights
+        weights = cast(Tensor, self.class_weights)
         if weights.numel() != logits.shape[1]:
             raise PartialMLError(f"rw: logits have {logits.shape[1]} classes, class_counts {weights.numel()}")
         base = (
