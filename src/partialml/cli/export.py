@@ -1,4 +1,4 @@
-"""``partialml export``: a run's model as safetensors weights plus a JSON sidecar."""
+"""``partialml export``: a run's model as safetensors weights (or TorchScript / ONNX) plus a JSON sidecar."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ def export_command(
         str, typer.Option(help="tuned (per-class F1 on the run's validation split) or default (0.5).")
     ] = "tuned",
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    format: Annotated[
+        str, typer.Option(help="safetensors (features runs), torchscript (any run) or onnx (needs onnx).")
+    ] = "safetensors",
 ) -> None:
     """Write MODEL.safetensors and MODEL.json; load them with `partialml.load(path)`."""
     from partialml.errors import PartialMLError
@@ -24,5 +27,11 @@ def export_command(
         raise PartialMLError(f"--checkpoint: got {checkpoint!r}; expected best or last")
     if thresholds not in ("tuned", "default"):
         raise PartialMLError(f"--thresholds: got {thresholds!r}; expected tuned or default")
-    weights, sidecar = export_run(run, output, checkpoint=checkpoint, thresholds=thresholds)  # type: ignore[arg-type]
+    weights, sidecar = export_run(
+        run,
+        output,
+        checkpoint=checkpoint,
+        thresholds=thresholds,  # type: ignore[arg-type]
+        format=format,  # type: ignore[arg-type]
+    )
     typer.echo(f"wrote {weights} and {sidecar}", err=True)

@@ -11,7 +11,9 @@ import typer
 
 def predict_command(
     run: Annotated[Path, typer.Option(help="The run directory.")],
-    data: Annotated[str, typer.Option(help="Feature data (a path or a builtin name).")],
+    data: Annotated[
+        str, typer.Option(help="Feature data (a path or a builtin name); image runs: a label file or folder.")
+    ],
     split: Annotated[str, typer.Option(help="train or test.")] = "test",
     output: Annotated[Optional[Path], typer.Option(help="CSV file to write (default: stdout).")] = None,
     threshold: Annotated[Optional[float], typer.Option(help="Write 0/1 labels at this threshold.")] = None,
@@ -26,6 +28,12 @@ def predict_command(
         bool, typer.Option("--labels", help="Write 0/1 labels (threshold 0.5 by default).")
     ] = False,
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    format: Annotated[
+        str, typer.Option(help="Image runs: the label format of --data (auto: extension).")
+    ] = "auto",
+    image_root: Annotated[
+        Optional[str], typer.Option(help="Image runs: folder the image paths are relative to.")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Write one CSV row per sample: `sample` (id or 0-based row), then one column per class."""
@@ -46,6 +54,8 @@ def predict_command(
         split=split,  # type: ignore[arg-type]
         checkpoint=checkpoint,  # type: ignore[arg-type]
         device=device,
+        format=format,
+        image_root=image_root,
     )
     cut: Any = threshold if threshold is not None else (0.5 if labels else None)
     if thresholds == "tuned":

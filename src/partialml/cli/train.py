@@ -86,7 +86,11 @@ def train_command(
         Optional[float], typer.Option(help="Scale of the head/medium/tail thresholds (100, 20).")
     ] = None,
     setting: Annotated[
-        Optional[str], typer.Option(help="features (a head on features) or end-to-end (images).")
+        Optional[str],
+        typer.Option(help="features (a head on features), end-to-end (images) or linear-init (both)."),
+    ] = None,
+    init_epochs: Annotated[
+        Optional[int], typer.Option(help="linear-init: epochs of the linear phase (25, Cole's).")
     ] = None,
     recipe: Annotated[
         Optional[str], typer.Option(help="Preset of a paper's recipe: ll (flags and --config override it).")
@@ -117,6 +121,10 @@ def train_command(
     test_split: Annotated[
         Optional[str],
         typer.Option(help="end-to-end: test split name, a csv/jsonl label file, or none."),
+    ] = None,
+    ll_topk: Annotated[
+        Optional[str],
+        typer.Option(help="torchrun: LL top-k per rank (rank, the original's) or over the global batch."),
     ] = None,
     progress: Annotated[
         Optional[bool],
@@ -177,10 +185,18 @@ def train_command(
             "on_bad_image": on_bad_image,
             "boost_alpha": boost_alpha,
             "test_split": test_split,
+            "ll_topk": ll_topk,
+            "init_epochs": init_epochs,
         }
     )
     cfg = resolve_config(config_file=config, overrides=overrides)
-    result = Trainer(cfg, show_progress=progress).fit()
+    result = Trainer(cfg, show_progress=progress).fit()  # dispatches on cfg.setting
+    from partialml.engine.distributed import is_main, teardown
+
+    main = is_main()
+    teardown()  # leave the torchrun process group (no-op in one process)
+    if not main:
+        return  # rank 0 reports
     m = result.metrics
     val, test = m.get("val") or {}, m.get("test") or {}
     typer.echo(

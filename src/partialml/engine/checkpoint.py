@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,10 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     if not p.is_file():
         raise PartialMLError("checkpoint not found", path=p)
     try:
-        state = torch.load(p, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about foreign pickle protocols before failing; the error below says it in one line
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupt file, pickle of non-allowed objects, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PartialMLError(f"not a readable partialml checkpoint ({first})", path=p) from None

@@ -49,7 +49,7 @@ HeadName = Literal["linear", "mlp", "cam"]
 ValLabels = Literal["clean", "partial"]
 DeviceName = Literal["auto", "cpu", "cuda"]
 EmptyClass = Literal["skip", "zero"]
-Setting = Literal["features", "end-to-end"]
+Setting = Literal["features", "end-to-end", "linear-init"]
 #: Input presets of the end-to-end setting (``partialml.data.transforms.build_transforms``).
 TransformPreset = Literal["ll", "robust-loss", "plain"]
 AmpMode = Literal["off", "bf16", "fp16"]
@@ -57,6 +57,7 @@ OnBadImage = Literal["raise", "skip"]
 Recipe = Literal["ll"]
 SamplerChoice = Literal["uniform", "class-aware", "db"]
 NanPolicy = Literal["stop", "skip"]
+LLTopK = Literal["rank", "global"]
 #: The feature-data readers (``partialml.data.load_feature_data``'s ``format``).
 #: and, for the end-to-end setting, the image-label readers (``partialml.data.read_image_labels``).
 DataFormat = Literal[
@@ -122,7 +123,10 @@ class TrainConfig:
         group_scale: scale of the head / medium / tail thresholds (100, 20) of ``group_mAP``; 1 = the
             papers'.
         setting: ``features`` (a head on precomputed features) or ``end-to-end`` (a backbone and a head on
-            images; :mod:`partialml.engine.image_setting`, where the options below are documented).
+            images; :mod:`partialml.engine.image_setting`, where the options below are documented) or
+            ``linear-init`` (a linear head on the frozen backbone's features, then end-to-end fine-tuning
+            from it; :mod:`partialml.engine.extract`). The end-to-end options apply to both.
+        init_epochs: linear-init: epochs of phase 1 (Cole et al. CVPR 2021's LinearInit: 25).
         image_root: end-to-end: the folder the image paths of ``data`` are relative to.
         model: end-to-end: ``resnet18|34|50|101`` (torchvision) or ``timm:NAME``.
         weights: end-to-end: ``None`` (random init), ``imagenet`` (downloaded) or a local state-dict file.
@@ -135,6 +139,8 @@ class TrainConfig:
         boost_alpha: end-to-end, ``head: cam``: BoostLU's boost of positive CAM values (BoostLU: 5).
         test_split: end-to-end: the test split: a split name of the format (default per format), a
             second label file for ``csv`` / ``jsonl``, or ``none``.
+        ll_topk: under torchrun, the LL top-k over each rank's batch (``rank``, as the original code) or
+            over the global batch (``global``, one all-gather per step); no effect in one process.
         recipe: ``ll``: the LL recipe's defaults (Adam, lr 1e-5, head 10x, batch 16, 10 epochs, 448,
             ``ll`` transforms, early stop at 3 points); the YAML file and the flags override it.
     """
@@ -186,6 +192,8 @@ class TrainConfig:
     boost_alpha: float = 5.0
     test_split: str | None = None
     recipe: Recipe | None = None
+    ll_topk: LLTopK = "rank"
+    init_epochs: int = 25
 
     # -- construction ----------------------------------------------------------------------------------
     @classmethod
@@ -256,6 +264,8 @@ class TrainConfig:
             fail("head_lr_mult", "a positive number")
         if self.num_workers < 0:
             fail("num_workers", "an integer >= 0")
+        if self.init_epochs < 1:
+            fail("init_epochs", "an integer >= 1 (epochs of linear-init's phase 1)")
         if self.seed < 0:
             fail("seed", "an integer >= 0")
         if self.nan_budget < 0:
@@ -274,10 +284,12 @@ class TrainConfig:
             fail("image_size", "an integer >= 8 (pixels)")
         if not (math.isfinite(self.boost_alpha) and self.boost_alpha > 0):
             fail("boost_alpha", "a positive number (1 disables the boost)")
-        if self.setting == "end-to-end":
+        if self.setting in ("end-to-end", "linear-init"):
             from partialml.engine.image_setting import check_image_options
 
             check_image_options(self, source=source)
+            if self.setting == "linear-init" and self.head != "linear":
+                fail("head", "linear with --setting linear-init (phase 1 trains a linear head)")
         elif self.head == "cam":
             raise PartialMLError("--head cam needs --setting end-to-end (a feature map)", path=source)
         if self.overwrite and self.resume:
@@ -289,7 +301,7 @@ class TrainConfig:
 
     def require_for_training(self) -> None:
         """Check that the options needed to train (``data``, ``output_dir``) are there."""
-        if self.setting == "end-to-end" and not self.data:
+        if self.setting in ("end-to-end", "linear-init") and not self.data:
             raise PartialMLError("--data is required: an image label file (csv, jsonl) or a dataset folder")
         if not self.data:
             raise PartialMLError("--data is required: a feature-data path or a builtin name (yeast, scene)")

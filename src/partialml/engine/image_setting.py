@@ -311,6 +311,9 @@ class ImageBatches:
         channels_last: put ``x`` in channels-last memory format.
         seed: seeds the DataLoader's own generator (worker base seeds).
 
+    ``num_replicas`` / ``rank`` (attributes, set by the trainer under torchrun): each rank takes its
+    ``torch.tensor_split`` slice of every global batch of ``batch_size * num_replicas`` positions of
+    the same order (:class:`partialml.engine.loaders.FeatureBatches` does the same).
     ``skipped`` counts the images dropped as unreadable over every pass.
     """
 
@@ -340,6 +343,7 @@ class ImageBatches:
         self.device = torch.device(device)
         self.channels_last = channels_last
         self.skipped = 0
+        self.num_replicas, self.rank = 1, 0
         self._batches = _BatchList()
         loader_generator = torch.Generator()
         loader_generator.manual_seed(int(seed))
@@ -354,7 +358,8 @@ class ImageBatches:
         )
 
     def __len__(self) -> int:
-        return (len(self.rows) + self.batch_size - 1) // self.batch_size
+        step = self.batch_size * self.num_replicas
+        return (len(self.rows) + step - 1) // step
 
     @property
     def num_samples(self) -> int:
@@ -370,7 +375,7 @@ class ImageBatches:
         rows = self.rows.tolist()
         return [
             [(p, rows[p], -1 if epoch_seed < 0 else (epoch_seed + p) % 2**63) for p in chunk.tolist()]
-            for chunk in torch.split(order, self.batch_size)
+            for chunk in _rank_chunks(order, self.batch_size, self.num_replicas, self.rank)
         ]
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
@@ -381,6 +386,13 @@ class ImageBatches:
             if x is None:
                 continue
             yield x.to(self.device, non_blocking=True, memory_format=memory_format), positions
+
+
+def _rank_chunks(order: Tensor, batch_size: int, num_replicas: int, rank: int) -> list[Tensor]:
+    chunks = torch.split(order, batch_size * num_replicas)
+    if num_replicas == 1:
+        return list(chunks)
+    return [torch.tensor_split(c, num_replicas)[rank] for c in chunks]
 
 
 @torch.no_grad()
@@ -479,7 +491,6 @@ class ImageTrainer(Trainer):
             build_loss,
             build_optimizer,
             check_loss_options,
-            resolve_device,
         )
         from partialml.labels import parse_scheme
 
@@ -496,7 +507,7 @@ class ImageTrainer(Trainer):
             )
         if config.tensorboard:
             check_tensorboard_available()
-        self.device = resolve_device(config.device)
+        self.device = self._resolve_device()
         assert config.output_dir is not None
         self.run = RunDir(config.output_dir)
         self.run.check_available(overwrite=config.overwrite, resume=config.resume)
@@ -535,6 +546,7 @@ class ImageTrainer(Trainer):
         self._eval_batches: dict[tuple[int, bytes | None], ImageBatches] = {}
         if resume_state is not None:
             self._load_state(resume_state)
+        self._setup_distributed()
         self._ready = True
         return self
 

@@ -57,9 +57,13 @@ def load_run_model(
     state = load_checkpoint(run_dir.checkpoint(checkpoint))
     meta = state["meta"]
     std = state.get("standardization")
+    from partialml.engine.extract import IMAGE_SETTINGS, build_run_image_model
     from partialml.models.dual_branch import model_from_meta
 
-    model: Any = model_from_meta(meta, std) or build_feature_classifier(
+    image_run = meta.get("setting") in IMAGE_SETTINGS
+    model: Any = (
+        build_run_image_model(config, meta) if image_run else model_from_meta(meta, std)
+    ) or build_feature_classifier(
         meta["head"],
         in_dim=int(meta["in_dim"]),
         num_classes=int(meta["num_classes"]),
@@ -147,15 +151,30 @@ def predict_split(
     checkpoint: CheckpointName = "best",
     device: str = "auto",
     batch_size: int = 1024,
+    format: str = "auto",
+    image_root: str | None = None,
 ) -> tuple[list[str], list[str], np.ndarray]:
     """Probabilities of a split of ``data``: ``(sample names, class names, (n, C) float32 scores)``.
 
     Sample names are the data's ids, or the 0-based row of each sample in its split's source when the
-    format carries no names.
+    format carries no names. For a run of an image model (``end-to-end``, ``linear-init``) ``data`` is an
+    image label file or dataset folder (``format``, ``image_root``) and the names are the image paths
+    (:func:`partialml.engine.extract.predict_image_split`).
     """
     if split not in ("train", "test"):
         raise PartialMLError(f"--split: got {split!r}; expected train or test")
     loaded = load_run_model(run, checkpoint=checkpoint, device=device)
+    from partialml.engine.extract import IMAGE_SETTINGS, predict_image_split
+
+    if loaded.state["meta"].get("setting") in IMAGE_SETTINGS:
+        return predict_image_split(
+            loaded,
+            data=data,
+            format=format,
+            image_root=image_root,
+            split=split,
+            batch_size=min(batch_size, loaded.config.eval_batch_size),
+        )
     source = load_data(data, format="auto")
     _check_compatible(loaded, source, data)
     part = getattr(source, split, None)

@@ -86,6 +86,10 @@ class FeatureBatches:
         generator: the batch-order generator (required with ``shuffle``).
         device: where ``x`` is put; ``positions`` stay on the CPU for the LabelStore.
         num_workers: DataLoader workers reading the batches (0: read in this process).
+        num_replicas / rank: distributed training: every rank draws the same order, cuts it in global
+            batches of ``batch_size * num_replicas`` positions and yields its slice of each
+            (``torch.tensor_split``: equal slices of full batches; a slice of the last batch may be
+            empty). ``len()`` is the number of global batches, the same on every rank.
     """
 
     def __init__(
@@ -98,11 +102,17 @@ class FeatureBatches:
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
         num_workers: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if shuffle and generator is None:
             raise ValueError("shuffle needs a torch.Generator")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, {num_replicas}), got {rank}")
+        self.num_replicas = int(num_replicas)
+        self.rank = int(rank)
         self.features = as_feature_matrix(features)
         self.rows = torch.as_tensor(
             np.asarray(rows.cpu() if isinstance(rows, Tensor) else rows), dtype=torch.long
@@ -114,11 +124,18 @@ class FeatureBatches:
         self.num_workers = int(num_workers)
 
     def __len__(self) -> int:
-        return (len(self.rows) + self.batch_size - 1) // self.batch_size
+        step = self.batch_size * self.num_replicas
+        return (len(self.rows) + step - 1) // step
 
     @property
     def num_samples(self) -> int:
         return len(self.rows)
+
+    def _batches(self) -> list[Tensor]:
+        chunks = torch.split(self._order(), self.batch_size * self.num_replicas)
+        if self.num_replicas == 1:
+            return list(chunks)
+        return [torch.tensor_split(c, self.num_replicas)[self.rank] for c in chunks]
 
     def _order(self) -> Tensor:
         n = len(self.rows)
@@ -127,7 +144,7 @@ class FeatureBatches:
         return torch.arange(n)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        batches = list(torch.split(self._order(), self.batch_size))
+        batches = self._batches()
         if self.num_workers > 0:
             loader = DataLoader(
                 _BatchReader(self.features, self.rows, batches),

@@ -370,6 +370,7 @@ def train_one_epoch(
     should_stop: Callable[[], bool] | None = None,
     on_bad_loss: Callable[[str, int, list[int]], bool] | None = None,
     scaler: Any | None = None,
+    sync: Any | None = None,
 ) -> EpochStats:
     """One pass over ``batches`` of ``(x, positions)``: forward, loss, backward, step, corrections.
 
@@ -385,6 +386,13 @@ def train_one_epoch(
     dropped), otherwise (or without it) :class:`TrainingDivergedError` is raised. ``scaler``, a
     ``torch.amp.GradScaler`` (fp16 autocast on CUDA), scales the backward pass and unscales the step.
 
+    ``sync``, a :class:`partialml.engine.distributed.StepSync` (DDP, ``model`` wrapped in
+    ``DistributedDataParallel``): the loss is weighted by ``n_rank * W / n_global`` for the backward
+    pass, the loss's own parameters' gradients are averaged over ranks, a non-finite loss on any rank
+    counts on every rank, and every rank's corrections are written on every rank's store. ``stats``
+    then hold this rank's sums (``corrections``: all ranks'). A rank with an empty share of the last
+    batch still runs the step (zero loss) so that the collectives match.
+
     Raises:
         TrainingDivergedError: the loss is NaN or infinite (and not skipped).
     """
@@ -396,8 +404,14 @@ def train_one_epoch(
         targets = store[positions].to(x.device, non_blocking=True)
         logits = model(x)
         value = loss_fn(logits, targets, positions.to(x.device))
+        n = int(positions.shape[0])
+        if sync is not None and n == 0:
+            value = logits.sum() * 0.0  # the empty share of a last batch (the loss of nothing is NaN)
         scalar = float(value.detach())
-        if not math.isfinite(scalar):
+        bad = not math.isfinite(scalar)
+        if sync is not None:
+            bad = sync.any_true(bad)
+        if bad:
             shown = positions if rows is None else torch.as_tensor(rows)[positions]
             samples = [int(i) for i in shown]
             listed = ", ".join(str(i) for i in samples[:20])
@@ -418,17 +432,26 @@ def train_one_epoch(
         if step_callback is not None:
             step_callback(epoch, step, positions, logits.detach(), targets, loss_fn)
         optimizer.zero_grad(set_to_none=True)
+        if sync is not None:
+            value = value * sync.loss_weight(n)
         if scaler is None:
             value.backward()
+            if sync is not None:
+                sync.average_gradients(loss_fn.parameters())
             optimizer.step()
         else:
             scaler.scale(value).backward()
+            if sync is not None:
+                sync.average_gradients(loss_fn.parameters())
             scaler.step(optimizer)
             scaler.update()
         mask = loss_fn.pop_corrections()
-        if mask is not None:
+        if sync is not None:
+            gathered = sync.gather_corrections(positions, None if mask is None else mask.detach().cpu())
+            if gathered is not None:
+                stats.corrections += int(store.apply_corrections(*gathered))
+        elif mask is not None:
             stats.corrections += int(store.apply_corrections(positions, mask.detach().cpu()))
-        n = int(positions.shape[0])
         stats.loss_sum += scalar * n
         stats.num_samples += n
         stats.steps += 1
@@ -471,10 +494,15 @@ class Trainer:
     """
 
     def __new__(cls, config: TrainConfig, **kwargs: Any) -> Trainer:
-        if cls is Trainer and getattr(config, "setting", "features") == "end-to-end":
+        setting = getattr(config, "setting", "features")
+        if cls is Trainer and setting == "end-to-end":
             from partialml.engine.image_setting import ImageTrainer
 
             return super().__new__(ImageTrainer)
+        if cls is Trainer and setting == "linear-init":
+            from partialml.engine.extract import LinearInitTrainer
+
+            return super().__new__(LinearInitTrainer)
         return super().__new__(cls)
 
     def __init__(
@@ -515,7 +543,7 @@ class Trainer:
         parse_scheme(config.partial)
         if config.tensorboard:
             check_tensorboard_available()
-        self.device = resolve_device(config.device)
+        self.device = self._resolve_device()
         assert config.output_dir is not None
         self.run = RunDir(config.output_dir)
         self.run.check_available(overwrite=config.overwrite, resume=config.resume)
@@ -585,8 +613,70 @@ class Trainer:
             self.batches = cast(Any, sampled)
         if resume_state is not None:
             self._load_state(resume_state)
+        self._setup_distributed()
         self._ready = True
         return self
+
+    # -- distributed (partialml.engine.distributed; a no-op in a single process) ---------------------------
+    def _resolve_device(self) -> torch.device:
+        """Join the torchrun process group when there is one; this rank's device."""
+        from partialml.engine.distributed import init_distributed
+
+        self.dist = init_distributed(self.config.device)
+        return self.dist.device if self.dist.enabled else resolve_device(self.config.device)
+
+    def _setup_distributed(self) -> None:
+        """Under DDP: wrap the model, shard the batches, sync the loss; non-main ranks write nothing."""
+        from partialml.engine.distributed import GlobalTopK, StepSync
+
+        config = self.config
+        self.train_model: nn.Module = self.model
+        self.sync: StepSync | None = None
+        if config.ll_topk == "global" and not hasattr(self.loss, "selector"):
+            raise PartialMLError(f"--ll-topk global: loss {config.loss!r} is not ll-r, ll-ct or ll-cp")
+        if not getattr(self, "dist", None) or not self.dist.enabled:
+            return
+        d = self.dist
+        if getattr(self, "dual_branch", False) or not hasattr(self.batches, "num_replicas"):
+            raise PartialMLError(
+                f"torchrun with {d.world_size} processes: --loss {config.loss} / --sampler {config.sampler} "
+                "is not supported under DDP yet; use uniform sampling and a single-branch loss"
+            )
+        if getattr(config, "on_bad_image", "raise") == "skip":
+            raise PartialMLError("--on-bad-image skip is not supported under torchrun yet (ranks' batches)")
+        self.batches.num_replicas, self.batches.rank = d.world_size, d.rank
+        from torch.nn.parallel import DistributedDataParallel
+
+        self.train_model = DistributedDataParallel(
+            self.model, device_ids=[d.device.index] if d.device.type == "cuda" else None
+        )
+        self.sync = StepSync()
+        if config.ll_topk == "global":
+            self.loss.selector = GlobalTopK()
+        if not d.is_main:
+            from partialml.engine.distributed import SilentRunDir
+
+            self.run = SilentRunDir(self.run.path)
+            self.show_progress = False
+
+    def _save(self, which: str, state: dict[str, Any]) -> None:
+        """``save_checkpoint`` on rank 0 only."""
+        from partialml.engine.distributed import is_main
+
+        if is_main():
+            save_checkpoint(self.run.checkpoint(which), state)
+
+    def _dist_scores(self, features: FeatureMatrix, rows: np.ndarray | None) -> Tensor:
+        """:meth:`_scores` with each rank scoring a disjoint slice of ``rows``, gathered on every rank
+        in the order of ``rows`` (no duplicate); plain :meth:`_scores` in a single process."""
+        from partialml.engine.distributed import gather_cat, shard
+
+        d = getattr(self, "dist", None)
+        if d is None or not d.enabled:
+            return self._scores(features, rows)
+        all_rows = torch.arange(len(features)) if rows is None else torch.as_tensor(np.asarray(rows))
+        mine = shard(all_rows, num_replicas=d.world_size, rank=d.rank).numpy()
+        return gather_cat(self._scores(features, mine).to(torch.float32).cpu())
 
     def _meta(self) -> dict[str, Any]:
         p = self.prepared
@@ -667,14 +757,19 @@ class Trainer:
     def _validate(self) -> float | None:
         if len(self.prepared.val_rows) == 0:
             return None
-        scores = self._scores(self.features, self.prepared.val_rows)
-        value = map_percent(scores, self.prepared.val_labels, empty_class=self.config.empty_class)
+        from partialml.engine.distributed import broadcast_object, is_main
+
+        scores = self._dist_scores(self.features, self.prepared.val_rows)
+        value = None
+        if is_main():  # rank 0 computes the metric; every rank gets it (same early stop and best epoch)
+            value = map_percent(scores, self.prepared.val_labels, empty_class=self.config.empty_class)
+        value = broadcast_object(value)
         return value if math.isfinite(value) else None
 
     def _epoch_scores_hook(self) -> None:
         wants = getattr(self.loss, "wants_epoch_scores", None)
         if callable(wants) and wants():
-            scores = self._scores(self.features, self.prepared.train_rows).to(self.device)
+            scores = self._dist_scores(self.features, self.prepared.train_rows).to(self.device)
             self.loss.update_from_scores(scores, self.store.to_dense().to(self.device))
 
     # -- fit -----------------------------------------------------------------------------------------------
@@ -688,7 +783,9 @@ class Trainer:
         saved = config.updated({"overwrite": False, "resume": False})
         run.write_text("config.yaml", dump_config(saved))
         run.append_log({"event": "resume" if config.resume else "start", "epoch": self.start_epoch})
-        writer = ScalarWriter(run.tensorboard, enabled=config.tensorboard)
+        from partialml.engine.distributed import barrier, is_main
+
+        writer = ScalarWriter(run.tensorboard, enabled=config.tensorboard and is_main())
         stop = StopRequest() if self.handle_signals else StopRequest(())
         try:
             with stop:
@@ -702,6 +799,7 @@ class Trainer:
         finally:
             self._stop = None
             writer.close()
+        barrier()  # rank 0's checkpoints are written before every rank reads best.pt
         metrics = self._final_metrics()
         run.write_json("metrics.json", metrics)
         run.append_log({"event": "end", "best_epoch": metrics["best_epoch"]})
@@ -742,9 +840,10 @@ class Trainer:
             shuffle_start = resume["shuffle_start"]
             self.generator.set_state(shuffle_start)
             start_step = int(resume["step"])
+            main = getattr(self, "sync", None) is None or self.dist.is_main  # DDP: the saved sums are global
             stats = EpochStats(
-                loss_sum=float(resume["loss_sum"]),
-                num_samples=int(resume["num_samples"]),
+                loss_sum=float(resume["loss_sum"]) if main else 0.0,
+                num_samples=int(resume["num_samples"]) if main else 0,
                 corrections=int(resume["corrections"]),
                 steps=start_step,
                 skipped=int(resume["skipped"]),
@@ -762,8 +861,14 @@ class Trainer:
         from partialml.engine.dual_branch import train_dual_branch_epoch
 
         epoch_fn: Any = train_dual_branch_epoch if self.dual_branch else train_one_epoch
+        sync = getattr(self, "sync", None)
+        extra: dict[str, Any] = {} if sync is None else {"sync": sync}
+        should_stop = None if stop is None else (lambda: stop.signum is not None)
+        if sync is not None and should_stop is not None:
+            local_stop = should_stop
+            should_stop = lambda: sync.any_true(local_stop())  # noqa: E731  (every rank stops together)
         stats = epoch_fn(
-            self.model,
+            getattr(self, "train_model", self.model),
             self.loss,
             self.optimizer,
             self.batches,
@@ -776,10 +881,16 @@ class Trainer:
             ),
             start_step=start_step,
             stats=stats,
-            should_stop=None if stop is None else (lambda: stop.signum is not None),
+            should_stop=should_stop,
             on_bad_loss=lambda message, step, samples: self._on_bad_loss(message, epoch, step, samples),
             scaler=getattr(self, "grad_scaler", None),
+            **extra,
         )
+        if sync is not None:  # every rank's share: the sums of one process with the global batch
+            from partialml.engine.distributed import all_reduce_sum
+
+            stats.loss_sum, total = all_reduce_sum([stats.loss_sum, stats.num_samples])
+            stats.num_samples = int(total)
         if stats.interrupted and stats.steps < len(self.batches):
             self._save_in_epoch(epoch, stats, shuffle_start, time.perf_counter() - t0)
             self._check_stop(f"at epoch {epoch}, step {stats.steps} (0-indexed)")
@@ -806,8 +917,8 @@ class Trainer:
         self.history.append(row)
         state = self._state(epoch)
         if improved:
-            save_checkpoint(self.run.checkpoint("best"), state)
-        save_checkpoint(self.run.checkpoint("last"), state)
+            self._save("best", state)
+        self._save("last", state)
         self.run.write_history(self.history)
         self.run.append_log(
             {"event": "epoch", **row, "best_epoch": self.best_epoch, "stopped_early": self.stopped_early}
@@ -850,7 +961,7 @@ class Trainer:
             "skipped": stats.skipped,
             "seconds": seconds,
         }
-        save_checkpoint(self.run.checkpoint("last"), state)
+        self._save("last", state)
         self.run.append_log({"event": "checkpoint", "epoch": epoch, "step": stats.steps, "in_epoch": True})
 
     def _final_metrics(self) -> dict[str, Any]:
@@ -864,7 +975,7 @@ class Trainer:
         try:
             val = None
             if len(prepared.val_rows):
-                scores = self._scores(self.features, prepared.val_rows)
+                scores = self._dist_scores(self.features, prepared.val_rows)
                 val = split_report(
                     scores,
                     prepared.val_labels,
@@ -875,7 +986,7 @@ class Trainer:
                 val["unknown_as"] = prepared.val_unknown_as
             test = None
             if prepared.test_features is not None and prepared.test_labels is not None:
-                scores = self._scores(prepared.test_features, None)
+                scores = self._dist_scores(prepared.test_features, None)
                 test = split_report(
                     scores,
                     prepared.test_labels,
@@ -941,7 +1052,16 @@ def protocol(config: TrainConfig, prepared: PreparedData) -> dict[str, Any]:
         "long_tail": config.long_tail,
         "sampler": config.sampler,
         "group_scale": config.group_scale,
+        "world_size": _world_size(),
+        "global_batch_size": config.batch_size * _world_size(),
+        "ll_topk": config.ll_topk,
     }
+
+
+def _world_size() -> int:
+    from partialml.engine.distributed import world_size
+
+    return world_size()
 
 
 def _to_device_if_small(

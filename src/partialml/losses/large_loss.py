@@ -27,6 +27,7 @@ which value produced each cell of its Table 1 (its README grid is 0.1 %-0.5 %).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
@@ -214,21 +215,30 @@ class _FusedLargeLoss(torch.autograd.Function):
 
 
 def _large_loss(
-    logits: Tensor, targets: Tensor, k: int, *, correct: bool, reduction: Reduction
+    logits: Tensor,
+    targets: Tensor,
+    k: int,
+    *,
+    correct: bool,
+    reduction: Reduction,
+    chosen: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The LL loss reduced by ``reduction`` and the chosen flat indices.
 
+    ``chosen``, when given, replaces the selection (flat indices made elsewhere, e.g. the global top-k
+    of a distributed run; ``k`` is then ignored and an empty ``chosen`` is plain AN).
     ``k == 0`` is plain AN (bit-identical to :func:`partialml.losses.bce.an_loss`). ``"none"`` uses
     ``binary_cross_entropy_with_logits`` per entry (autograd); ``"mean"`` / ``"sum"`` use
     :class:`_FusedLargeLoss`. The selection ranks the logits: on unknown entries the AN loss is
     ``softplus(z)``, non-decreasing in ``z``, so the ``k`` largest logits are ``k`` largest losses.
     """
-    if k <= 0:
+    if k <= 0 if chosen is None else chosen.numel() == 0:
         return reduce_loss(_an(logits, targets), reduction), torch.zeros(
             0, dtype=torch.long, device=logits.device
         )
-    with torch.no_grad():
-        chosen = _chosen_indices(logits, targets, k)
+    if chosen is None:
+        with torch.no_grad():
+            chosen = _chosen_indices(logits, targets, k)
     if reduction == "none":
         if correct:
             target = (targets == 1).to(logits.dtype)
@@ -284,6 +294,10 @@ class _LargeLoss(PartialLabelLoss):
             raise PartialMLError(f"delta_rel must be a fraction in [0, 1] (0.002 = 0.2 %), got {delta_rel}")
         self.delta_rel = delta_rel
         self._chosen: tuple[Tensor, torch.Size] | None = None
+        #: ``None``: the selection is made over this call's batch (one process, or per rank as the
+        #: original code). Otherwise ``selector(logits, targets, k_for) -> flat indices`` makes it, e.g.
+        #: :class:`partialml.engine.distributed.GlobalTopK` (``--ll-topk global``).
+        self.selector: Callable[[Tensor, Tensor, Callable[[int], int]], Tensor] | None = None
 
     @property
     def last_selection(self) -> Tensor | None:
@@ -298,8 +312,17 @@ class _LargeLoss(PartialLabelLoss):
         return ll_k(num_entries, ll_rate(self.epoch, self.delta_rel))
 
     def _loss(self, logits: Tensor, targets: Tensor, reduction: Reduction) -> Tensor:
+        given = None
+        if self.selector is not None:
+            with torch.no_grad():
+                given = self.selector(logits.detach(), targets, self.k_for)
         loss, chosen = _large_loss(
-            logits, targets, self.k_for(logits.numel()), correct=self.correct, reduction=reduction
+            logits,
+            targets,
+            self.k_for(logits.numel()),
+            correct=self.correct,
+            reduction=reduction,
+            chosen=given,
         )
         self._chosen = (chosen, logits.shape)
         return loss

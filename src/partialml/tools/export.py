@@ -10,9 +10,14 @@
   ``threshold_source`` (``tuned`` on the run's validation split, or ``default`` 0.5), the run's
   ``protocol`` (from ``metrics.json``), ``checkpoint``, ``epoch``, the weights' file name and SHA-256.
 
-Only the ``features`` setting exists for now. Other model kinds (image models exported as TorchScript or
-ONNX) plug in through :data:`LOADERS`: a loader takes the sidecar's metadata and the weights path and
-returns the ``(B, ...) -> (B, C)`` logit module; its ``kind`` string names it in the sidecar.
+``--format torchscript`` (any run, image models included) writes the traced logit module
+(``torch.jit.trace`` in eval mode, float32, CPU) instead, with the same sidecar, ``kind`` ``torchscript``
+and ``input_shape`` (``[null, D]`` for features, ``[null, 3, S, S]`` for images, which must be
+preprocessed as the run's test-time transforms say: ``transforms`` and ``image_size`` in the sidecar).
+``--format onnx`` needs the ``onnx`` package (a one-line error names it otherwise) and writes an ONNX
+graph; it is loaded with onnxruntime, not with :func:`load_exported`. Loaders of other kinds plug in
+through :data:`LOADERS`: a loader takes the sidecar's metadata and the weights path and returns the
+``(B, ...) -> (B, C)`` logit module; its ``kind`` string names it in the sidecar.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -32,7 +37,10 @@ from partialml.errors import PartialMLError
 
 EXPORT_FORMAT = "partialml-export-1"
 FEATURES_KIND = "features-head"
+TORCHSCRIPT_KIND = "torchscript"
+ONNX_KIND = "onnx"
 ThresholdChoice = Literal["tuned", "default"]
+ExportFormat = Literal["safetensors", "torchscript", "onnx"]
 
 
 def sidecar_path(weights: str | Path) -> Path:
@@ -62,7 +70,10 @@ def _features_loader(meta: dict[str, Any], weights: Path) -> nn.Module:
 
 
 #: Model kinds the loader knows: ``kind`` (the sidecar's) -> builder of the logit module.
-LOADERS: dict[str, Callable[[dict[str, Any], Path], nn.Module]] = {FEATURES_KIND: _features_loader}
+LOADERS: dict[str, Callable[[dict[str, Any], Path], nn.Module]] = {
+    FEATURES_KIND: _features_loader,
+    TORCHSCRIPT_KIND: lambda meta, weights: cast(nn.Module, torch.jit.load(str(weights), map_location="cpu")),
+}
 
 
 @dataclass
@@ -90,12 +101,22 @@ class ExportedModel:
     def in_dim(self) -> int:
         return int(self.metadata["in_dim"])
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one input: ``(D,)`` features, or ``(3, S, S)`` preprocessed images."""
+        shape = self.metadata.get("input_shape")
+        return tuple(int(v) for v in shape[1:]) if shape else (self.in_dim,)
+
     @torch.no_grad()
     def predict_proba(self, x: np.ndarray | Tensor, *, batch_size: int = 4096) -> np.ndarray:
-        """``(N, D)`` features -> ``(N, C)`` float32 probabilities (on the module's device, by batches)."""
+        """``(N, D)`` features (or ``(N, 3, S, S)`` images, see :attr:`input_shape`) -> ``(N, C)`` float32
+        probabilities (on the module's device, by batches)."""
         t = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
-        if t.ndim != 2 or t.shape[1] != self.in_dim:
-            raise PartialMLError(f"features have shape {tuple(t.shape)}; expected (N, {self.in_dim})")
+        expected = self.input_shape
+        if tuple(t.shape[1:]) != expected or t.ndim != len(expected) + 1:
+            raise PartialMLError(
+                f"inputs have shape {tuple(t.shape)}; expected (N, {', '.join(map(str, expected))})"
+            )
         param = next(self.module.parameters())
         self.module.eval()
         parts = [
@@ -121,6 +142,7 @@ def export_run(
     *,
     checkpoint: str = "best",
     thresholds: ThresholdChoice = "tuned",
+    format: ExportFormat = "safetensors",
 ) -> tuple[Path, Path]:
     """Write ``output`` (safetensors) and its ``.json`` sidecar from ``run``'s checkpoint.
 
@@ -135,28 +157,53 @@ def export_run(
     from partialml.tools.thresholds import DEFAULT_THRESHOLD, run_thresholds
 
     target = Path(output)
-    if target.suffix != ".safetensors":
+    if format not in ("safetensors", "torchscript", "onnx"):
+        raise PartialMLError(f"--format: got {format!r}; expected safetensors, torchscript or onnx")
+    if format == "onnx":
+        import importlib.util
+
+        if importlib.util.find_spec("onnx") is None:
+            raise PartialMLError("--format onnx: the onnx package is not installed; pip install onnx")
+    if format == "safetensors" and target.suffix != ".safetensors":
         raise PartialMLError("--output: expected a file name ending in .safetensors", path=target)
+    if format != "safetensors" and target.suffix in (".json", ".safetensors"):
+        raise PartialMLError(f"--output: a {format} file needs another extension (.pt, .onnx)", path=target)
     if thresholds not in ("tuned", "default"):
         raise PartialMLError(f"--thresholds: got {thresholds!r}; expected tuned or default")
     loaded = load_run_model(run, checkpoint=checkpoint, device="cpu")  # type: ignore[arg-type]
     meta = loaded.state["meta"]
-    if meta.get("setting", "features") != "features":
-        raise PartialMLError(f"export: setting {meta.get('setting')!r} is not supported yet (features only)")
+    image_run = meta.get("setting", "features") != "features"
+    if image_run and format == "safetensors":
+        raise PartialMLError(
+            f"export: a {meta.get('setting')} run (an image model) exports with --format torchscript or onnx"
+        )
     num_classes = int(meta["num_classes"])
     values = np.full(num_classes, DEFAULT_THRESHOLD)
     source = "default"
-    if thresholds == "tuned" and int(meta.get("num_val", 0)) > 0:
+    if thresholds == "tuned" and not image_run and int(meta.get("num_val", 0)) > 0:  # image runs: 0.5
         values = run_thresholds(run, checkpoint=checkpoint, device="cpu").thresholds
         source = "tuned"
     metrics_path = loaded.run_dir.metrics
     protocol = json.loads(metrics_path.read_text())["protocol"] if metrics_path.is_file() else None
-    state = {k: v.detach().cpu().contiguous() for k, v in loaded.model.state_dict().items()}
-    blob = save(state)
+    if format == "safetensors":
+        state = {k: v.detach().cpu().contiguous() for k, v in loaded.model.state_dict().items()}
+        blob = save(state)
+    else:
+        blob = _traced_bytes(loaded, meta, format)
     sidecar = sidecar_path(target)
+    config = loaded.config
+    input_shape = (
+        [None, 3, int(meta["image_size"]), int(meta["image_size"])]
+        if image_run
+        else [None, int(meta["in_dim"])]
+    )
     payload = {
         "format": EXPORT_FORMAT,
-        "kind": FEATURES_KIND,
+        "kind": {"safetensors": FEATURES_KIND, "torchscript": TORCHSCRIPT_KIND, "onnx": ONNX_KIND}[format],
+        "setting": meta.get("setting", "features"),
+        "input_shape": input_shape,
+        "transforms": config.transforms if image_run else None,
+        "image_size": int(meta["image_size"]) if image_run else None,
         "partialml_version": partialml.__version__,
         "weights": target.name,
         "weights_sha256": hashlib.sha256(blob).hexdigest(),
@@ -165,8 +212,8 @@ def export_run(
         "num_classes": num_classes,
         "head": {
             "type": meta["head"],
-            "hidden_dim": int(meta["hidden_dim"]),
-            "dropout": float(meta["dropout"]),
+            "hidden_dim": int(meta.get("hidden_dim", config.hidden_dim)),
+            "dropout": float(meta.get("dropout", config.dropout)),
         },
         "standardize": loaded.model.standardize is not None,
         "thresholds": [float(v) for v in values],
@@ -181,6 +228,33 @@ def export_run(
         raise PartialMLError(f"cannot write the file ({exc.strerror})", path=target) from None
     write_text(sidecar, json.dumps(payload, indent=2) + "\n")
     return target, sidecar
+
+
+def _traced_bytes(loaded: Any, meta: dict[str, Any], format: str) -> bytes:
+    """The run's logit module traced on the CPU in float32 (TorchScript or ONNX), as bytes."""
+    import io
+
+    model = loaded.model.float().cpu().eval()
+    if meta.get("setting", "features") != "features":
+        size = int(meta["image_size"])
+        example = torch.zeros(2, 3, size, size)
+    else:
+        example = torch.zeros(2, int(meta["in_dim"]))
+    buf = io.BytesIO()
+    with torch.no_grad():
+        if format == "torchscript":
+            traced = torch.jit.trace(model, example, check_trace=False)
+            torch.jit.save(traced, buf)
+        else:  # pragma: no cover - needs the onnx package
+            torch.onnx.export(
+                model,
+                (example,),
+                buf,  # type: ignore[arg-type]
+                input_names=["input"],
+                output_names=["logits"],
+                dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+            )
+    return buf.getvalue()
 
 
 def load_exported(path: str | Path, *, device: str | torch.device = "cpu") -> ExportedModel:
@@ -212,6 +286,7 @@ def load_exported(path: str | Path, *, device: str | torch.device = "cpu") -> Ex
 __all__ = [
     "EXPORT_FORMAT",
     "LOADERS",
+    "ExportFormat",
     "ExportedModel",
     "export_run",
     "load_exported",
