@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.timing import interleaved_ratio
-from partialml.losses import create_loss, list_losses, loss_entry
+from partialml.labels.long_tail import loss_class_counts
+from partialml.losses import create_loss, list_losses, loss_entry, loss_options
 
 SHAPES = [(16, 20), (64, 80), (256, 5000)]
 GOAL_LOSSES = {"ll-r", "ll-ct", "ll-cp", "hill", "splc"}
@@ -31,12 +32,22 @@ def _batch(b: int, c: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _build(name: str, targets: torch.Tensor, n: int) -> Any:
-    """The loss ``name`` at epoch 3; data-derived losses are built from ``n`` rows of observed labels."""
+    """The loss ``name`` at epoch 3, built as the trainer builds it: data-derived losses from ``n`` rows of
+    observed labels, class-count losses (DB, LTML, RW) with the counts clipped to ``[1, n - 1]``."""
+    observed = targets.repeat((n + targets.shape[0] - 1) // targets.shape[0], 1)[:n]
+    options = loss_options(name)
+    kwargs: dict[str, Any] = {}
+    if "class_counts" in options:
+        counts, num, _ = loss_class_counts(observed.numpy())
+        kwargs["class_counts"] = torch.from_numpy(counts).double()
+        if "num_samples" in options:
+            kwargs["num_samples"] = num
+    if name in ("epr", "role"):
+        kwargs["expected_positives"] = 2.9
     if loss_entry(name).cls.requires_labels:
-        observed = targets.repeat((n + targets.shape[0] - 1) // targets.shape[0], 1)[:n]
-        loss = create_loss(name, labels=observed)
+        loss = create_loss(name, labels=observed, **kwargs)
     else:
-        loss = create_loss(name, **({"expected_positives": 2.9} if name == "epr" else {}))
+        loss = create_loss(name, **kwargs)
     loss.set_epoch(3)
     return loss
 
