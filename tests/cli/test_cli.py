@@ -302,3 +302,18 @@ def test_tensorboard_without_the_package_names_the_extra(feature_dir: Path, tmp_
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "partialml[tensorboard]" in err
     assert not out.exists()  # nothing written
+
+
+def test_evaluate_plot_draws_per_class_ap(trained: Path, tmp_path: Path, capsys) -> None:
+    png = tmp_path / "plots" / "ap.png"
+    code, _, err = run_cli(["evaluate", "--run", str(trained), "--plot", str(png)], capsys)
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str(png) in err
+
+
+def test_per_class_ap_chart_names_skipped_classes(tmp_path: Path) -> None:
+    from partialml.analysis.plots import per_class_ap_chart
+
+    path = per_class_ap_chart({"a": 50.0, "b": None, "c": float("nan"), "d": 75.0}, tmp_path / "x.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"

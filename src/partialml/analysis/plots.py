@@ -2,11 +2,13 @@
 
 * :func:`method_comparison_chart`: a bar chart of mean test mAP per method with error bars of one sample
   standard deviation over seeds, one group of bars per (dataset, partial scheme); written to a PNG.
+* :func:`per_class_ap_chart`: horizontal bars of each class's AP, sorted, classes without a positive listed
+  as skipped; written to a PNG.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +67,50 @@ def method_comparison_chart(
 
 
 __all__ = ["method_comparison_chart"]
+
+
+def per_class_ap_chart(
+    per_class: Mapping[str, float | None],
+    path: str | Path,
+    *,
+    title: str | None = None,
+) -> Path:
+    """Write a horizontal bar chart of per-class AP (0-100) to ``path`` (PNG), best class on top.
+
+    Args:
+        per_class: class name -> AP in percent, ``None`` (or NaN) for a class skipped for having no positive;
+            the ``per_class`` mapping of a ``metrics.json`` split or of ``partialml evaluate``.
+        path: the PNG file to write (its folder is created).
+        title: the figure title (default: "AP per class").
+
+    Returns:
+        The path written. Skipped classes are named in a footnote, not drawn.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    scored = sorted(
+        ((name, float(ap)) for name, ap in per_class.items() if ap is not None and ap == ap),
+        key=lambda item: item[1],
+    )
+    skipped = [name for name, ap in per_class.items() if ap is None or ap != ap]
+    height = min(60.0, max(2.5, 0.18 * len(scored) + 1.2))
+    fig = Figure(figsize=(7.0, height))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.barh(range(len(scored)), [ap for _, ap in scored], color="tab:blue")
+    ax.set_yticks(range(len(scored)))
+    ax.set_yticklabels([name for name, _ in scored], fontsize=7 if len(scored) > 40 else 9)
+    ax.set_xlim(0.0, 100.0)
+    ax.set_xlabel("AP (0-100)")
+    ax.grid(axis="x", alpha=0.3)
+    mean = sum(ap for _, ap in scored) / len(scored) if scored else float("nan")
+    ax.set_title(f"{title or 'AP per class'} (mAP {mean:.2f}, {len(scored)} classes)", fontsize=10)
+    if skipped:
+        shown = ", ".join(skipped[:8]) + (f" and {len(skipped) - 8} more" if len(skipped) > 8 else "")
+        fig.text(0.01, 0.005, f"skipped (no positive): {shown}", fontsize=7)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png", dpi=100)
+    return out

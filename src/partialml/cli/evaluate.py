@@ -17,6 +17,9 @@ def evaluate_command(
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
     output: Annotated[Optional[Path], typer.Option(help="Write the JSON report here too.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    plot: Annotated[
+        Optional[Path], typer.Option(help="Also draw the test (else validation) AP per class to this PNG.")
+    ] = None,
 ) -> None:
     """Re-score a run (validation and test mAP) and print the report as JSON."""
     from partialml.engine.inference import evaluate_run, write_text
@@ -31,3 +34,9 @@ def evaluate_command(
     if output is not None:
         write_text(output, text)
     typer.echo(text, nl=False)
+    if plot is not None:
+        from partialml.analysis.plots import per_class_ap_chart
+
+        split = "test" if report.get("test") else "val"
+        written = per_class_ap_chart(report[split]["per_class"], plot, title=f"{run.name}, {split}")
+        typer.echo(f"wrote {written}", err=True)
