@@ -1,0 +1,284 @@
+"""End-to-end benchmark on the semi-synthetic Fashion-MNIST mosaics, sized for a 2-core CPU.
+
+Stages (``--stage all`` runs them in order):
+
+* ``data``: 2 x 2 mosaics of real Fashion-MNIST garments (``partialml.data.mosaics.write_mosaics``, the code
+  of ``partialml make-mosaics``), PNG, into ``OUT/data`` (``train.csv``, ``test.csv``, ``images/``).
+* ``train``: one end-to-end run per (method, seed) under single-positive labels, through the ordinary
+  :class:`~partialml.engine.Trainer` (``--setting end-to-end``). ``partialml bench``'s ``run_one`` reads
+  feature data only, so this script builds the same :class:`~partialml.engine.compare.RunSpec` /
+  ``build_config`` configs and records, and calls the trainer itself. ``--jobs`` spawned processes, one
+  torch thread each. Records go to ``OUT/results.jsonl`` (one JSON line per finished run; ``--resume``
+  skips finished runs); run directories (``history.csv``, ``metrics.json``) to ``OUT/runs/<key>``.
+* ``report``: the summary table (``partialml.engine.compare.summarize``: seed mean and sample std of test
+  mAP, gap recovered) and the memorization plot: validation mAP (clean labels) per epoch of AN and LL-R,
+  mean over seeds, from each run's ``history.csv``.
+
+Example::
+
+    .venv/bin/python scripts/mosaics_benchmark.py --fashion-mnist /path/to/fashion-mnist --out runs/mosaics \
+        --seeds 0 1 2 --jobs 2 --plot docs/img/mosaics_memorization.png
+
+Protocol (every default below is written into each record and run's ``config.yaml``): the trainer's seeded
+20 % validation split of the training mosaics, scored against the full (clean) labels for model selection;
+the test mosaics (from ``t10k``) scored once at the best epoch; ResNet-18 of stage widths ``W x (1,2,4,8)``
+from random init; transforms ``ll`` at 56 x 56 (the mosaics' own size, so the resize is the identity:
+random horizontal flip + ImageNet normalization, i.e. "plain + flip"); Adam, no weight decay.
+ROLE's ``expected_positives`` is the mean number of positives per training mosaic computed from the full
+labels: an oracle value, not available in a real single-positive setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from partialml.engine.compare import (
+    RunSpec,
+    _safe,
+    append_record,
+    build_config,
+    format_table,
+    read_records,
+    summarize,
+)
+
+METHODS = ("full", "an", "ll-r", "ll-ct", "ll-cp", "hill", "splc", "role")
+
+
+def make_data(fashion_mnist: Path, out: Path, *, train: int, test: int, seed: int) -> dict[str, Any]:
+    """Write the mosaics into ``out`` (PNG; an existing folder is replaced)."""
+    from partialml.data.mosaics import write_mosaics
+
+    return write_mosaics(
+        fashion_mnist, out, train=train, test=test, val=0, seed=seed, classes="distinct", overwrite=True
+    )
+
+
+def train_cardinality(train_csv: Path) -> float:
+    """Mean number of positives per training mosaic (full labels): ROLE's oracle ``expected_positives``."""
+    with open(train_csv, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    body = rows[1:]
+    return sum(sum(int(c) == 1 for c in r[1:]) for r in body) / len(body)
+
+
+def make_specs(args: argparse.Namespace, data_dir: Path, k_oracle: float) -> list[RunSpec]:
+    overrides: dict[str, Any] = {
+        "setting": "end-to-end",
+        "format": "csv",
+        "image_root": str(data_dir),
+        "test_split": str(data_dir / "test.csv"),
+        "model": "resnet18",
+        "width": args.width,
+        "weights": None,
+        "image_size": 56,
+        "transforms": "ll",
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "optimizer": "adam",
+        "weight_decay": 0.0,
+        "val_fraction": 0.2,
+        "val_labels": "clean",
+        "device": "cpu",
+        "num_workers": 0,
+        "eval_batch_size": 256,
+    }
+    specs = []
+    for seed in args.seeds:  # seed-outer: an interrupted bench has every method for the first seeds
+        for method in args.methods:
+            loss_args = {"expected_positives": round(k_oracle, 4)} if method == "role" else {}
+            specs.append(
+                RunSpec(
+                    data=str(data_dir / "train.csv"),
+                    partial="single-positive",
+                    method=method,
+                    seed=seed,
+                    overrides=dict(overrides),
+                    loss_args=loss_args,
+                    use_presets=False,
+                )
+            )
+    return specs
+
+
+def run_dir_of(runs_dir: Path, spec: RunSpec) -> Path:
+    return runs_dir / _safe(spec.key().replace("|", "__"))
+
+
+def run_image_spec(spec: RunSpec, runs_dir: str) -> dict[str, Any]:
+    """Train one end-to-end spec (in a worker process) and return its bench record."""
+    import torch
+
+    from partialml.engine.trainer import Trainer, effective_partial_seed
+
+    torch.set_num_threads(1)
+    out = run_dir_of(Path(runs_dir), spec)
+    config, source = build_config(spec, output_dir=out)
+    t0 = time.perf_counter()
+    result = Trainer(config, show_progress=False).fit()
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    m = result.metrics
+    val, test = m.get("val") or {}, m.get("test") or {}
+    return {
+        "key": spec.key(),
+        "dataset": "fmnist-mosaics",
+        "data": spec.data,
+        "partial": spec.partial,
+        "partial_seed": effective_partial_seed(config.partial, config.partial_seed),
+        "method": spec.label,
+        "loss": config.loss,
+        "loss_args": dict(config.loss_args),
+        "seed": spec.seed,
+        "val_mAP": val.get("mAP"),
+        "test_mAP": test.get("mAP"),
+        "best_epoch": int(m["best_epoch"]),
+        "epochs": config.epochs,
+        "lr": config.lr,
+        "batch_size": config.batch_size,
+        "head": config.head,
+        "val_labels": config.val_labels,
+        "preset": source,
+        "seconds": round(seconds, 3),
+        "run_dir": str(out),
+    }
+
+
+def run_all(specs: list[RunSpec], *, results: Path, runs_dir: Path, jobs: int) -> None:
+    done = {r["key"] for r in read_records(results)}
+    todo = [s for s in specs if s.key() not in done]
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    if jobs <= 1:
+        for s in todo:
+            rec = run_image_spec(s, str(runs_dir))
+            append_record(results, rec)
+            print(f"{rec['key']}: test mAP {rec['test_mAP']:.2f} ({rec['seconds']:.0f} s)", flush=True)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(run_image_spec, s, str(runs_dir)) for s in todo]
+        for fut in as_completed(futures):
+            rec = fut.result()
+            append_record(results, rec)
+            print(
+                f"{rec['key']}: test mAP {rec['test_mAP']:.2f}, best epoch {rec['best_epoch']} "
+                f"({rec['seconds']:.0f} s)",
+                flush=True,
+            )
+
+
+def read_history(run_dir: Path) -> list[float]:
+    with open(run_dir / "history.csv", newline="", encoding="utf-8") as fh:
+        return [float(r["val_mAP"]) for r in csv.DictReader(fh)]
+
+
+def report(results: Path, *, plot: Path | None) -> str:
+    records = read_records(results)
+    lines = [format_table(summarize(records), markdown=True), ""]
+    lines.append("| method | best epochs (per seed) | seconds per run (mean) |")
+    lines.append("|---|---|---|")
+    by_method: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_method.setdefault(r["method"], []).append(r)
+    for method, recs in by_method.items():
+        recs = sorted(recs, key=lambda r: r["seed"])
+        best = ", ".join(f"s{r['seed']}: {r['best_epoch']}" for r in recs)
+        secs = sum(r["seconds"] for r in recs) / len(recs)
+        lines.append(f"| {method} | {best} | {secs:.0f} |")
+    curves: dict[str, list[list[float]]] = {}
+    for method in ("an", "ll-r", "full"):
+        curves[method] = [read_history(Path(r["run_dir"])) for r in by_method.get(method, [])]
+    lines.append("")
+    lines.append("Validation mAP (clean labels) per epoch, mean over seeds:")
+    for method, cs in curves.items():
+        if cs:
+            n = min(len(c) for c in cs)
+            mean = [sum(c[e] for c in cs) / len(cs) for e in range(n)]
+            lines.append(f"  {method:5s} " + " ".join(f"{v:.2f}" for v in mean))
+    if plot is not None and curves.get("an") and curves.get("ll-r"):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for method, colour in (("an", "tab:red"), ("ll-r", "tab:blue"), ("full", "tab:gray")):
+            cs = curves.get(method) or []
+            if not cs:
+                continue
+            n = min(len(c) for c in cs)
+            mean = [sum(c[e] for c in cs) / len(cs) for e in range(n)]
+            for c in cs:
+                ax.plot(range(len(c)), c, color=colour, alpha=0.25, lw=0.8)
+            style = "--" if method == "full" else "-"
+            ax.plot(
+                range(n),
+                mean,
+                style,
+                color=colour,
+                lw=2,
+                marker="o",
+                ms=3,
+                label=f"{method.upper()} (mean of {len(cs)} seeds)",
+            )
+        ax.set_xlabel("epoch (0-indexed)")
+        ax.set_ylabel("validation mAP, clean labels (%)")
+        ax.set_title("Fashion-MNIST mosaics, single positive, ResNet-18 from scratch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(plot, dpi=110)
+        plt.close(fig)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--fashion-mnist", type=Path, help="folder of the four Fashion-MNIST IDX files")
+    p.add_argument("--out", type=Path, default=Path("runs/mosaics"))
+    p.add_argument("--data", type=Path, default=None, help="mosaics folder (default OUT/data)")
+    p.add_argument("--stage", choices=("all", "data", "train", "report"), default="all")
+    p.add_argument("--train", type=int, default=3000, help="training mosaics (20 %% become validation)")
+    p.add_argument("--test", type=int, default=1000)
+    p.add_argument("--data-seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--methods", nargs="+", default=list(METHODS))
+    p.add_argument("--width", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--plot", type=Path, default=None)
+    args = p.parse_args(argv)
+
+    data_dir = args.data if args.data is not None else args.out / "data"
+    results = args.out / "results.jsonl"
+    if args.stage in ("all", "data"):
+        if args.fashion_mnist is None:
+            p.error("--fashion-mnist is needed to build the data")
+        meta = make_data(args.fashion_mnist, data_dir, train=args.train, test=args.test, seed=args.data_seed)
+        print(json.dumps({k: v for k, v in meta.items() if k != "cells"}, default=str)[:500], flush=True)
+    if args.stage in ("all", "train"):
+        k = train_cardinality(data_dir / "train.csv")
+        print(f"training cardinality (ROLE's oracle expected_positives): {k:.4f}", flush=True)
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        run_all(make_specs(args, data_dir, k), results=results, runs_dir=args.out / "runs", jobs=args.jobs)
+    if args.stage in ("all", "report"):
+        print(report(results, plot=args.plot))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
