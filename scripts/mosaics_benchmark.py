@@ -5,10 +5,9 @@ Stages (``--stage all`` runs them in order):
 * ``data``: 2 x 2 mosaics of real Fashion-MNIST garments (``partialml.data.mosaics.write_mosaics``, the code
   of ``partialml make-mosaics``), PNG, into ``OUT/data`` (``train.csv``, ``test.csv``, ``images/``).
 * ``train``: one end-to-end run per (method, seed) under single-positive labels, through the ordinary
-  :class:`~partialml.engine.Trainer` (``--setting end-to-end``). ``partialml bench``'s ``run_one`` reads
-  feature data only, so this script builds the same :class:`~partialml.engine.compare.RunSpec` /
-  ``build_config`` configs and records, and calls the trainer itself. ``--jobs`` spawned processes, one
-  torch thread each. Records go to ``OUT/results.jsonl`` (one JSON line per finished run; ``--resume``
+  :class:`~partialml.engine.Trainer` (``--setting end-to-end``), via ``partialml bench``'s
+  :func:`~partialml.engine.compare.run_one` on :class:`~partialml.engine.compare.RunSpec` s. ``--jobs``
+  spawned processes, one torch thread each. Records go to ``OUT/results.jsonl`` (one JSON line per finished run; ``--resume``
   skips finished runs); run directories (``history.csv``, ``metrics.json``) to ``OUT/runs/<key>``.
 * ``report``: the summary table (``partialml.engine.compare.summarize``: seed mean and sample std of test
   mAP, gap recovered) and the memorization plot: validation mAP (clean labels) per epoch of AN and LL-R,
@@ -34,19 +33,16 @@ import argparse
 import csv
 import json
 import os
-import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from partialml.engine.compare import (
     RunSpec,
-    _safe,
     append_record,
-    build_config,
     format_table,
     read_records,
+    run_one,
     summarize,
 )
 
@@ -110,47 +106,12 @@ def make_specs(args: argparse.Namespace, data_dir: Path, k_oracle: float) -> lis
     return specs
 
 
-def run_dir_of(runs_dir: Path, spec: RunSpec) -> Path:
-    return runs_dir / _safe(spec.key().replace("|", "__"))
-
-
 def run_image_spec(spec: RunSpec, runs_dir: str) -> dict[str, Any]:
-    """Train one end-to-end spec (in a worker process) and return its bench record."""
+    """Train one end-to-end spec (in a worker process, one torch thread) and return its bench record."""
     import torch
 
-    from partialml.engine.trainer import Trainer, effective_partial_seed
-
     torch.set_num_threads(1)
-    out = run_dir_of(Path(runs_dir), spec)
-    config, source = build_config(spec, output_dir=out)
-    t0 = time.perf_counter()
-    result = Trainer(config, show_progress=False).fit()
-    seconds = time.perf_counter() - t0
-    shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    m = result.metrics
-    val, test = m.get("val") or {}, m.get("test") or {}
-    return {
-        "key": spec.key(),
-        "dataset": "fmnist-mosaics",
-        "data": spec.data,
-        "partial": spec.partial,
-        "partial_seed": effective_partial_seed(config.partial, config.partial_seed),
-        "method": spec.label,
-        "loss": config.loss,
-        "loss_args": dict(config.loss_args),
-        "seed": spec.seed,
-        "val_mAP": val.get("mAP"),
-        "test_mAP": test.get("mAP"),
-        "best_epoch": int(m["best_epoch"]),
-        "epochs": config.epochs,
-        "lr": config.lr,
-        "batch_size": config.batch_size,
-        "head": config.head,
-        "val_labels": config.val_labels,
-        "preset": source,
-        "seconds": round(seconds, 3),
-        "run_dir": str(out),
-    }
+    return {**run_one(spec, runs_dir=runs_dir), "dataset": "fmnist-mosaics"}
 
 
 def run_all(specs: list[RunSpec], *, results: Path, runs_dir: Path, jobs: int) -> None:

@@ -191,11 +191,13 @@ def run_one(spec: RunSpec, *, runs_dir: str | Path, keep_checkpoints: bool = Fal
 
     from partialml.engine.trainer import Trainer, effective_partial_seed
 
-    out = Path(runs_dir) / _safe(spec.key().replace("|", "__"))
+    out = run_dir_of(runs_dir, spec)
     config, source = build_config(spec, output_dir=out)
     t0 = time.perf_counter()
     assert config.data is not None
-    result = Trainer(config, show_progress=False, data=_cached_data(config.data, config.format)).fit()
+    # feature data is read once per process; the image settings read their label files themselves
+    data = _cached_data(config.data, config.format) if config.setting == "features" else None
+    result = Trainer(config, show_progress=False, data=data).fit()
     seconds = time.perf_counter() - t0
     if not keep_checkpoints:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
@@ -221,7 +223,13 @@ def run_one(spec: RunSpec, *, runs_dir: str | Path, keep_checkpoints: bool = Fal
         "val_labels": config.val_labels,
         "preset": source,
         "seconds": round(seconds, 3),
+        "run_dir": str(out),
     }
+
+
+def run_dir_of(runs_dir: str | Path, spec: RunSpec) -> Path:
+    """The run directory of ``spec`` under ``runs_dir`` (its key, made file-name safe)."""
+    return Path(runs_dir) / _safe(spec.key().replace("|", "__"))
 
 
 # -- results file ------------------------------------------------------------------------------------------
