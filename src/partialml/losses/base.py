@@ -109,11 +109,17 @@ class PartialLabelLoss(nn.Module):
         """The per-entry ``(B, C)`` loss. Implemented by subclasses."""
         raise NotImplementedError
 
+    def reduced(
+        self, logits: Tensor, targets: Tensor, indices: Tensor | None, reduction: Reduction
+    ) -> Tensor:
+        """The loss under ``reduction``; losses with a fused mean / sum path (LL, Hill, SPLC) override it."""
+        return reduce_loss(self.compute(logits, targets, indices), reduction)
+
     def forward(self, logits: Tensor, targets: Tensor, indices: Tensor | None = None) -> Tensor:
         check_logits_targets(logits, targets)
         if self.needs_indices and indices is None:
             raise PartialMLError(f"loss {type(self).__name__} needs the sample indices of the batch")
-        return reduce_loss(self.compute(logits, targets, indices), self.reduction)
+        return self.reduced(logits, targets, indices, self.reduction)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"

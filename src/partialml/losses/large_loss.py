@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from partialml.errors import PartialMLError
-from partialml.losses.base import PartialLabelLoss, Reduction, check_logits_targets, reduce_loss
+from partialml.losses.base import PartialLabelLoss, Reduction, reduce_loss
 from partialml.losses.registry import register_loss
 
 __all__ = [
@@ -330,10 +330,11 @@ class _LargeLoss(PartialLabelLoss):
     def compute(self, logits: Tensor, targets: Tensor, indices: Tensor | None) -> Tensor:
         return self._loss(logits, targets, "none")
 
-    def forward(self, logits: Tensor, targets: Tensor, indices: Tensor | None = None) -> Tensor:
-        """The loss reduced by :attr:`reduction`; ``"mean"`` / ``"sum"`` take the fused path."""
-        check_logits_targets(logits, targets)
-        return self._loss(logits, targets, self.reduction)
+    def reduced(
+        self, logits: Tensor, targets: Tensor, indices: Tensor | None, reduction: Reduction
+    ) -> Tensor:
+        """The loss under ``reduction``; ``"mean"`` / ``"sum"`` take the fused path."""
+        return self._loss(logits, targets, reduction)
 
     def extra_repr(self) -> str:
         return f"delta_rel={self.delta_rel}, reduction={self.reduction!r}"

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from partialml.errors import PartialMLError
-from partialml.losses.base import PartialLabelLoss, Reduction, check_logits_targets, reduce_loss
+from partialml.losses.base import PartialLabelLoss, Reduction, reduce_loss
 from partialml.losses.registry import register_loss
 
 __all__ = ["HillLoss", "SplcLoss", "hill_loss", "splc_loss", "splc_pseudo_labels"]
@@ -229,10 +229,11 @@ class HillLoss(PartialLabelLoss):
     def compute(self, logits: Tensor, targets: Tensor, indices: Tensor | None) -> Tensor:
         return self._loss(logits, targets, "none")
 
-    def forward(self, logits: Tensor, targets: Tensor, indices: Tensor | None = None) -> Tensor:
-        """The loss reduced by :attr:`reduction` in the fused pass."""
-        check_logits_targets(logits, targets)
-        return self._loss(logits, targets, self.reduction)
+    def reduced(
+        self, logits: Tensor, targets: Tensor, indices: Tensor | None, reduction: Reduction
+    ) -> Tensor:
+        """The loss under ``reduction``, in the fused pass for ``"mean"`` / ``"sum"``."""
+        return self._loss(logits, targets, reduction)
 
     def _loss(self, logits: Tensor, targets: Tensor, reduction: Reduction) -> Tensor:
         return hill_loss(
@@ -277,10 +278,11 @@ class SplcLoss(PartialLabelLoss):
     def compute(self, logits: Tensor, targets: Tensor, indices: Tensor | None) -> Tensor:
         return self._loss(logits, targets, "none")
 
-    def forward(self, logits: Tensor, targets: Tensor, indices: Tensor | None = None) -> Tensor:
-        """The loss reduced by :attr:`reduction` in the fused pass."""
-        check_logits_targets(logits, targets)
-        return self._loss(logits, targets, self.reduction)
+    def reduced(
+        self, logits: Tensor, targets: Tensor, indices: Tensor | None, reduction: Reduction
+    ) -> Tensor:
+        """The loss under ``reduction``, in the fused pass for ``"mean"`` / ``"sum"``."""
+        return self._loss(logits, targets, reduction)
 
     def _loss(self, logits: Tensor, targets: Tensor, reduction: Reduction) -> Tensor:
         return splc_loss(
