@@ -61,6 +61,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from partialml.engine.loaders import rank_batches
 from partialml.errors import PartialMLError
 
 if TYPE_CHECKING:
@@ -375,7 +376,7 @@ class ImageBatches:
         rows = self.rows.tolist()
         return [
             [(p, rows[p], -1 if epoch_seed < 0 else (epoch_seed + p) % 2**63) for p in chunk.tolist()]
-            for chunk in _rank_chunks(order, self.batch_size, self.num_replicas, self.rank)
+            for chunk in rank_batches(order, self.batch_size, self.num_replicas, self.rank)
         ]
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
@@ -386,13 +387,6 @@ class ImageBatches:
             if x is None:
                 continue
             yield x.to(self.device, non_blocking=True, memory_format=memory_format), positions
-
-
-def _rank_chunks(order: Tensor, batch_size: int, num_replicas: int, rank: int) -> list[Tensor]:
-    chunks = torch.split(order, batch_size * num_replicas)
-    if num_replicas == 1:
-        return list(chunks)
-    return [torch.tensor_split(c, num_replicas)[rank] for c in chunks]
 
 
 @torch.no_grad()

@@ -132,10 +132,7 @@ class FeatureBatches:
         return len(self.rows)
 
     def _batches(self) -> list[Tensor]:
-        chunks = torch.split(self._order(), self.batch_size * self.num_replicas)
-        if self.num_replicas == 1:
-            return list(chunks)
-        return [torch.tensor_split(c, self.num_replicas)[self.rank] for c in chunks]
+        return rank_batches(self._order(), self.batch_size, self.num_replicas, self.rank)
 
     def _order(self) -> Tensor:
         n = len(self.rows)
@@ -162,6 +159,15 @@ class FeatureBatches:
             if not isinstance(self.features, Tensor):
                 positions = positions[order]
             yield x.to(self.device, non_blocking=True), positions
+
+
+def rank_batches(order: Tensor, batch_size: int, num_replicas: int = 1, rank: int = 0) -> list[Tensor]:
+    """Cut ``order`` into global batches of ``batch_size * num_replicas`` and keep this rank's
+    ``torch.tensor_split`` slice of each (equal slices of full batches; a slice of the last may be empty)."""
+    chunks = torch.split(order, batch_size * num_replicas)
+    if num_replicas == 1:
+        return list(chunks)
+    return [torch.tensor_split(c, num_replicas)[rank] for c in chunks]
 
 
 class SamplerBatches:
