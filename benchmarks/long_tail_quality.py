@@ -8,7 +8,9 @@ heads), standardized features, Adam lr 1e-3, batch 32, ``EPOCHS`` epochs, best e
 (seeded 20 % split of the cut training set, clean labels). Test mAP (0-100) total / head / medium / tail
 (groups by positives of the training rows: >= 100, 20-99, < 20), mean +- std over run seeds 0, 1, 2.
 The LTML preset (compensation statistics|learned x consistency logits|probabilities) is chosen per
-dataset on validation mAP (full labels, seed 0) before the table is run.
+dataset on validation mAP (full labels, seed 0) before the table is run. LL-R and LTML + LL-R use the
+dataset's ``delta_rel`` from ``presets.yaml`` (chosen on the validation split of the uncut data, see
+docs/presets.md), the library default where the dataset has none.
 """
 
 from __future__ import annotations
@@ -63,6 +65,13 @@ def _run(args: tuple[str, str, dict[str, Any], int, int]) -> dict[str, Any]:
     return {"val": m["val"]["mAP"], "test": m["test"]["mAP"], **m["test"]["group_mAP"]}
 
 
+def _ll_r_args(data: str) -> dict[str, Any]:
+    """LL-R's validation-chosen ``delta_rel`` for ``data`` from presets.yaml (empty: the loss default)."""
+    from partialml.engine.presets import preset_for
+
+    return {k: v for k, v in preset_for(data, "ll-r").loss_args.items() if k == "delta_rel"}
+
+
 def _fmt(values: list[float | None]) -> str:
     v = [x for x in values if x is not None]
     if not v:
@@ -101,7 +110,10 @@ def main(quick: bool = False, datasets: tuple[str, ...] = DATASETS) -> str:
                     if method["loss"] == "ltml":
                         method = presets[data]
                     elif method["loss"] == "ltml-llr":
-                        method = {"loss": "ltml-llr", "loss_args": dict(presets[data]["loss_args"])}
+                        args = {**presets[data]["loss_args"], **_ll_r_args(data)}
+                        method = {"loss": "ltml-llr", "loss_args": args}
+                    elif method["loss"] == "ll-r":
+                        method = {"loss": "ll-r", "loss_args": _ll_r_args(data)}
                     for seed in seeds:
                         jobs.append((data, partial, method, seed, epochs))
                         names.append(name)
