@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,vision]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,vision,onnx]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -224,3 +224,29 @@ def test_linear_init_rejects_the_cam_head(images: tuple[Path, Path], tmp_path: P
 
     with pytest.raises(PartialMLError, match="--head"):
         TrainConfig.from_mapping({"setting": "linear-init", "head": "cam"})
+
+
+def test_onnx_export_of_an_image_run_matches_torch(
+    e2e_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ONNX graph, run by onnxruntime (a reference we did not write), gives the run's logits."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from partialml.engine.inference import load_run_model
+
+    target = tmp_path / "model.onnx"
+    code, out, err = run_cli(["export", "--run", str(e2e_run), "--output", str(target), "--format", "onnx"],
+                             capsys)  # fmt: skip
+    assert code == 0, err
+    assert "torch.onnx" not in out + err  # the exporter's progress lines stay out of the CLI's output
+    meta = json.loads(target.with_suffix(".json").read_text())
+    assert meta["kind"] == "onnx" and meta["input_shape"] == [None, 3, 32, 32]
+    session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input"]
+    for batch in (1, 5):  # the batch axis is dynamic
+        x = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            ref = load_run_model(e2e_run, device="cpu").model(x).numpy()
+        (logits,) = session.run(["logits"], {"input": x.numpy()})
+        assert logits.shape == (batch, 3)
+        np.testing.assert_allclose(logits, ref, atol=1e-4, rtol=1e-4)

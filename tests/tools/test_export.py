@@ -82,3 +82,15 @@ def test_cli_export(trained: Path, tmp_path: Path, cli) -> None:
     assert code == 2 and err.count("\n") == 1 and ".safetensors" in err
     code, _, err = cli(["export", "--run", str(tmp_path / "none"), "--output", str(out)])
     assert code == 2 and err.count("\n") == 1
+
+
+def test_onnx_export_of_a_features_run_matches_the_run(std_run: Path, data_dir: Path, tmp_path: Path) -> None:
+    """Standardization + MLP head in one ONNX graph; onnxruntime's probabilities equal the run's."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    weights, sidecar = export_run(std_run, tmp_path / "model.onnx", format="onnx")
+    assert json.loads(sidecar.read_text())["kind"] == "onnx"
+    _, _, want = predict_split(std_run, data=str(data_dir), split="test", device="cpu")
+    x = np.load(data_dir / "test_features.npy").astype(np.float32)
+    (logits,) = ort.InferenceSession(str(weights)).run(["logits"], {"input": x})
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), want, atol=1e-5, rtol=0)

@@ -245,16 +245,31 @@ def _traced_bytes(loaded: Any, meta: dict[str, Any], format: str) -> bytes:
         if format == "torchscript":
             traced = torch.jit.trace(model, example, check_trace=False)
             torch.jit.save(traced, buf)
-        else:  # pragma: no cover - needs the onnx package
-            torch.onnx.export(
-                model,
-                (example,),
-                buf,  # type: ignore[arg-type]
-                input_names=["input"],
-                output_names=["logits"],
-                dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-            )
+        else:
+            return _onnx_bytes(model, example)
     return buf.getvalue()
+
+
+def _onnx_bytes(model: torch.nn.Module, example: torch.Tensor) -> bytes:
+    """``model`` exported by torch.onnx (the dynamo exporter, opset of the installed torch) with a dynamic
+    batch axis: input ``input`` ``(N, ...)``, output ``logits`` ``(N, C)``."""
+    import tempfile
+
+    batch = torch.export.Dim("batch")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_shapes=({0: batch},),
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+        return path.read_bytes()
 
 
 def load_exported(path: str | Path, *, device: str | torch.device = "cpu") -> ExportedModel:
