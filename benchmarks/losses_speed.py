@@ -1,10 +1,20 @@
 """Forward + backward time of every loss relative to ``binary_cross_entropy_with_logits``.
 
-Protocol: float32 logits on the CPU, targets single-positive (one 1 per row, the rest -1, seeded), at
-batch x classes of 16 x 20, 64 x 80 and 256 x 5,000; each loss at an epoch where its schedule is active
-(epoch 3: LL rate 3 * delta_rel, SPLC pseudo-labels on). Baseline: BCE-with-logits against the AN target
-(mean), in the same process, timed in alternating rounds. Goal (issue #7): at most 1.3x for LL-R, LL-Ct,
-LL-Cp, Hill and SPLC.
+Protocol: float32 logits on the CPU, one torch thread (set for the run, restored after), targets
+single-positive (one 1 per row, the rest -1, seeded), at batch x classes of 16 x 20, 64 x 80 and
+256 x 5,000; each loss at an epoch where its schedule is active (epoch 3: LL rate 3 * delta_rel, SPLC
+pseudo-labels on).
+
+* Candidate: ``loss(z, targets, indices)`` of the registered module (``create_loss``) with ``targets``
+  the **int8** 1 / 0 / -1 matrix as the trainer passes it (decoding to float targets and masks is part of
+  the candidate's time), then ``.backward()`` and ``pop_corrections()``.
+* Baseline: ``F.binary_cross_entropy_with_logits(z, y)`` with ``y`` the **precomputed** float AN target,
+  mean reduction, then ``.backward()``.
+* Both make a fresh leaf ``z`` per call. Timing: :func:`benchmarks.timing.interleaved_ratios` (warm-up,
+  then 15 rounds of baseline / candidate / baseline blocks of at least 20 ms each); reported: the
+  **median** of the per-round ratios, with the range over rounds in the notes.
+
+Goal (issue #7): at most 1.3x for LL-R, LL-Ct, LL-Cp, Hill and SPLC.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from benchmarks.timing import interleaved_ratio
+from benchmarks.timing import interleaved_ratios
 from partialml.labels.long_tail import loss_class_counts
 from partialml.losses import create_loss, list_losses, loss_entry, loss_options
 
@@ -52,7 +62,7 @@ def _build(name: str, targets: torch.Tensor, n: int) -> Any:
     return loss
 
 
-def _time_shape(b: int, c: int) -> list[dict[str, Any]]:
+def _time_shape(b: int, c: int, names: list[str], rounds: int) -> list[dict[str, Any]]:
     """Every registered loss at one batch shape, as a ratio to plain BCE on the same logits."""
     rows: list[dict[str, Any]] = []
     logits0, targets = _batch(b, c, seed=0)
@@ -63,7 +73,7 @@ def _time_shape(b: int, c: int) -> list[dict[str, Any]]:
         z = logits0.detach().requires_grad_(True)
         F.binary_cross_entropy_with_logits(z, an_target).backward()
 
-    for name in list_losses():
+    for name in names:
         loss = _build(name, targets, n=b)
 
         def candidate(loss: Any = loss) -> None:
@@ -72,7 +82,8 @@ def _time_shape(b: int, c: int) -> list[dict[str, Any]]:
             out.backward()
             loss.pop_corrections()
 
-        _, _, ratio = interleaved_ratio(candidate, baseline, rounds=3, repeats=10)
+        stats = interleaved_ratios(candidate, baseline, rounds=rounds)
+        ratio = stats.median
         in_goal = name in GOAL_LOSSES
         rows.append(
             {
@@ -82,12 +93,29 @@ def _time_shape(b: int, c: int) -> list[dict[str, Any]]:
                 "unit": "x",
                 "goal": f"<= {GOAL}x" if in_goal else "",
                 "passed": (ratio <= GOAL) if in_goal else None,
-                "notes": "",
+                "notes": stats.describe(),
             }
         )
     return rows
 
 
-def run(quick: bool = False) -> list[dict[str, Any]]:
+def run(quick: bool = False, *, names: list[str] | None = None, threads: int = 1) -> list[dict[str, Any]]:
+    """Rows for ``benchmarks.run``: every registered loss (or ``names``) at every shape, on ``threads``
+    torch threads (restored afterwards)."""
     shapes = [*SHAPES[:2], (256, 1000)] if quick else SHAPES
-    return [row for b, c in shapes for row in _time_shape(b, c)]
+    names = list_losses() if names is None else names
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return [row for b, c in shapes for row in _time_shape(b, c, names, rounds=7 if quick else 15)]
+    finally:
+        torch.set_num_threads(previous)
+
+
+if __name__ == "__main__":
+    import sys
+
+    for row in run(
+        quick="--quick" in sys.argv, names=[a for a in sys.argv[1:] if not a.startswith("-")] or None
+    ):
+        print(f"{row['metric']}: {row['value']:.3f} x  ({row['notes']})", flush=True)

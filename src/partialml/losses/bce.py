@@ -56,8 +56,12 @@ def bce_loss(logits: Tensor, targets: Tensor, *, reduction: Reduction = "mean") 
         >>> bce_loss(torch.zeros(1, 2), torch.tensor([[1, 0]])).item()  # log 2
         0.6931471824645996
     """
-    per_entry = an_per_entry(logits, targets) * (targets != -1).to(logits.dtype)
-    return reduce_loss(per_entry, reduction)
+    if reduction not in ("mean", "sum", "none"):
+        reduce_loss(logits, reduction)  # raises the standard error
+    weight = (targets != -1).to(logits.dtype)
+    return F.binary_cross_entropy_with_logits(
+        logits, (targets == 1).to(logits.dtype), weight=weight, reduction=reduction
+    )
 
 
 def an_loss(logits: Tensor, targets: Tensor, *, reduction: Reduction = "mean") -> Tensor:
@@ -69,7 +73,10 @@ def an_loss(logits: Tensor, targets: Tensor, *, reduction: Reduction = "mean") -
         >>> an_loss(torch.zeros(1, 2), torch.tensor([[1, -1]])).item()  # log 2
         0.6931471824645996
     """
-    return reduce_loss(an_per_entry(logits, targets), reduction)
+    if reduction not in ("mean", "sum", "none"):
+        reduce_loss(logits, reduction)  # raises the standard error
+    # one ATen call: its mean is sum / (B * C) and its backward has no Python node
+    return F.binary_cross_entropy_with_logits(logits, (targets == 1).to(logits.dtype), reduction=reduction)
 
 
 def iu_loss(logits: Tensor, targets: Tensor, *, reduction: Reduction = "mean") -> Tensor:
@@ -121,6 +128,12 @@ class BceLoss(PartialLabelLoss):
     def compute(self, logits: Tensor, targets: Tensor, indices: Tensor | None) -> Tensor:
         return bce_loss(logits, targets, reduction="none")
 
+    def reduced(
+        self, logits: Tensor, targets: Tensor, indices: Tensor | None, reduction: Reduction
+    ) -> Tensor:
+        """The loss under ``reduction`` in one ATen call (no per-entry matrix, no Python autograd node)."""
+        return bce_loss(logits, targets, reduction=reduction)
+
 
 @register_loss(
     "an", description="assume negative: unknown labels are negatives", paper="Cole et al., CVPR 2021"
@@ -131,6 +144,12 @@ class AnLoss(PartialLabelLoss):
     def compute(self, logits: Tensor, targets: Tensor, indices: Tensor | None) -> Tensor:
         return an_per_entry(logits, targets)
 
+    def reduced(
+        self, logits: Tensor, targets: Tensor, indices: Tensor | None, reduction: Reduction
+    ) -> Tensor:
+        """The loss under ``reduction`` in one ATen call (no per-entry matrix, no Python autograd node)."""
+        return an_loss(logits, targets, reduction=reduction)
+
 
 @register_loss(
     "iu", description="ignore unknown: only observed labels contribute", paper="Cole et al., CVPR 2021"
@@ -140,6 +159,12 @@ class IuLoss(PartialLabelLoss):
 
     def compute(self, logits: Tensor, targets: Tensor, indices: Tensor | None) -> Tensor:
         return iu_loss(logits, targets, reduction="none")
+
+    def reduced(
+        self, logits: Tensor, targets: Tensor, indices: Tensor | None, reduction: Reduction
+    ) -> Tensor:
+        """The loss under ``reduction`` in one ATen call (no per-entry matrix, no Python autograd node)."""
+        return iu_loss(logits, targets, reduction=reduction)
 
 
 @register_loss(

@@ -36,6 +36,7 @@ from torch import Tensor
 
 from partialml.errors import PartialMLError
 from partialml.losses.base import PartialLabelLoss, Reduction, reduce_loss
+from partialml.losses.bce import an_loss
 from partialml.losses.registry import register_loss
 
 __all__ = [
@@ -128,9 +129,11 @@ def _chosen_indices(scores: Tensor, targets: Tensor, k: int) -> Tensor:
     num_unknown = int(flat_unknown.sum())
     if k >= num_unknown:
         return torch.nonzero(flat_unknown).view(-1)
-    chosen = torch.topk(torch.where(flat_unknown, flat, float("-inf")), k, sorted=False).indices
-    # an unknown score of -inf ties with the observed entries' -inf: never return an observed entry
-    return chosen[flat_unknown[chosen]]
+    values, chosen = torch.topk(flat.masked_fill(~flat_unknown, float("-inf")), k, sorted=False)
+    if values.isneginf().any():
+        # an unknown score of -inf ties with the observed entries' -inf: never return an observed entry
+        chosen = chosen[flat_unknown[chosen]]
+    return chosen
 
 
 def large_loss_selection(per_entry_an_loss: Tensor, targets: Tensor, k: int) -> Tensor:
@@ -155,63 +158,11 @@ def large_loss_selection(per_entry_an_loss: Tensor, targets: Tensor, k: int) -> 
         return _mask_of(_chosen_indices(per_entry_an_loss, targets, int(k)), targets.shape)
 
 
-def _an(logits: Tensor, targets: Tensor) -> Tensor:
-    return F.binary_cross_entropy_with_logits(logits, (targets == 1).to(logits.dtype), reduction="none")
-
-
 def _mask_of(chosen: Tensor, shape: torch.Size) -> Tensor:
     """``(B, C)`` bool mask that is ``True`` at the flat indices ``chosen``."""
     mask = torch.zeros(shape, dtype=torch.bool, device=chosen.device)
-    mask.view(-1)[chosen] = True
+    mask.view(-1).index_fill_(0, chosen, True)
     return mask
-
-
-class _FusedLargeLoss(torch.autograd.Function):
-    """Sum of the LL per-entry losses and its logit gradient in one pass (no autograd graph).
-
-    With ``y = 1[target == 1]`` (float) and the chosen flat indices ``chosen``:
-
-    * ``correct=False`` (LL-R): ``L = sum_{not chosen} softplus(z) - y z``; ``dL/dz = (sigmoid(z) - y)``
-      and ``0`` on ``chosen``.
-    * ``correct=True`` (LL-Ct / LL-Cp): ``y = 1`` on ``chosen`` too; ``L = sum softplus(z) - y z``;
-      ``dL/dz = sigmoid(z) - y``.
-
-    ``softplus(z) - y z`` is the BCE of logits (``-log sigmoid(z)`` for ``y = 1``, ``-log(1 - sigmoid(z))``
-    for ``y = 0``). The output is ``L / divisor``; the gradient is computed in the forward when the logits
-    require it and scaled by ``grad_output / divisor`` in the backward (first order only).
-    """
-
-    @staticmethod
-    def forward(
-        ctx: torch.autograd.function.FunctionCtx,
-        logits: Tensor,
-        targets: Tensor,
-        chosen: Tensor,
-        correct: bool,
-        divisor: float,
-    ) -> Tensor:
-        z = logits.reshape(-1)
-        y = targets.reshape(-1).clamp_min(0).to(logits.dtype)  # {1, 0, -1} -> {1, 0, 0}
-        if correct:
-            y.index_fill_(0, chosen, 1.0)
-        total = F.softplus(z).sum() - torch.dot(z, y)
-        if not correct:
-            total = total - F.softplus(z[chosen]).sum()
-        if ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
-            grad = torch.sigmoid(z).sub_(y)
-            if not correct:
-                grad.index_fill_(0, chosen, 0.0)
-            ctx.save_for_backward(grad.view(logits.shape))
-        ctx.divisor = divisor  # type: ignore[attr-defined]
-        return total / divisor
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(
-        ctx: torch.autograd.function.FunctionCtx, grad_output: Tensor
-    ) -> tuple[Tensor | None, None, None, None, None]:
-        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return grad * (grad_output / ctx.divisor), None, None, None, None  # type: ignore[attr-defined]
 
 
 def _large_loss(
@@ -227,29 +178,29 @@ def _large_loss(
 
     ``chosen``, when given, replaces the selection (flat indices made elsewhere, e.g. the global top-k
     of a distributed run; ``k`` is then ignored and an empty ``chosen`` is plain AN).
-    ``k == 0`` is plain AN (bit-identical to :func:`partialml.losses.bce.an_loss`). ``"none"`` uses
-    ``binary_cross_entropy_with_logits`` per entry (autograd); ``"mean"`` / ``"sum"`` use
-    :class:`_FusedLargeLoss`. The selection ranks the logits: on unknown entries the AN loss is
+    ``k == 0`` is plain AN (bit-identical to :func:`partialml.losses.bce.an_loss`). Every reduction is one
+    ``binary_cross_entropy_with_logits`` call on the AN target ``y = 1[target == 1]`` (its backward is
+    ATen's ``(sigmoid(z) - y) * weight * grad / n``, no Python autograd node): LL-Ct / LL-Cp set ``y = 1``
+    on the chosen entries, LL-R gives them weight ``0`` (loss and gradient ``0``; ``"mean"`` still divides
+    by all ``B * C`` entries). The selection ranks the logits: on unknown entries the AN loss is
     ``softplus(z)``, non-decreasing in ``z``, so the ``k`` largest logits are ``k`` largest losses.
     """
+    if reduction not in ("mean", "sum", "none"):
+        reduce_loss(logits, reduction)  # raises the standard error
     if k <= 0 if chosen is None else chosen.numel() == 0:
-        return reduce_loss(_an(logits, targets), reduction), torch.zeros(
+        return an_loss(logits, targets, reduction=reduction), torch.zeros(
             0, dtype=torch.long, device=logits.device
         )
     if chosen is None:
         with torch.no_grad():
             chosen = _chosen_indices(logits, targets, k)
-    if reduction == "none":
-        if correct:
-            target = (targets == 1).to(logits.dtype)
-            target.view(-1)[chosen] = 1.0
-            return F.binary_cross_entropy_with_logits(logits, target, reduction="none"), chosen
-        return _an(logits, targets).masked_fill(_mask_of(chosen, logits.shape), 0.0), chosen
-    if reduction not in ("mean", "sum"):
-        reduce_loss(logits, reduction)  # raises the standard error
-    divisor = float(max(logits.numel(), 1)) if reduction == "mean" else 1.0
-    loss = _FusedLargeLoss.apply(logits, targets, chosen, correct, divisor)
-    return loss, chosen
+    target = (targets == 1).to(logits.dtype)
+    if correct:
+        target.view(-1).index_fill_(0, chosen, 1.0)
+        return F.binary_cross_entropy_with_logits(logits, target, reduction=reduction), chosen
+    weight = torch.ones_like(logits)
+    weight.view(-1).index_fill_(0, chosen, 0.0)
+    return F.binary_cross_entropy_with_logits(logits, target, weight=weight, reduction=reduction), chosen
 
 
 def ll_r_loss(

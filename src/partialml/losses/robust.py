@@ -38,7 +38,8 @@ def _focal_term(a: Tensor, gamma: float, need_grad: bool) -> tuple[Tensor, Tenso
     ``sigmoid(a)^gamma * (gamma * (1 - sigmoid(a)) * softplus(a) + sigmoid(a))``.
 
     With ``a = -z`` this is the focal positive term ``(1 - p)^gamma * (-log p)``, with ``a = z`` the focal
-    negative term ``p^gamma * (-log(1 - p))`` (``p = sigmoid(z)``).
+    negative term ``p^gamma * (-log(1 - p))`` (``p = sigmoid(z)``). Seven elementwise passes with the
+    gradient (sigmoid, softplus, power, product, ``1 - s``, one ``addcmul``, product), four without.
     """
     s = torch.sigmoid(a)
     sp = F.softplus(a)
@@ -46,8 +47,14 @@ def _focal_term(a: Tensor, gamma: float, need_grad: bool) -> tuple[Tensor, Tenso
     loss = sg * sp
     if not need_grad:
         return loss, None
-    grad = torch.sub(1.0, s).mul_(sp).mul_(gamma).add_(s).mul_(sg)
+    grad = torch.addcmul(s, torch.sub(1.0, s), sp, value=gamma).mul_(sg)
     return loss, grad
+
+
+def _observed_positives(targets: Tensor) -> Tensor:
+    """Flat indices (long) of the observed positives ``1``: few per row in partial labels, so the
+    per-positive terms are computed on these entries only and written with ``index_copy_``."""
+    return torch.nonzero(targets.reshape(-1) == 1).view(-1)
 
 
 class _FusedElementwise(torch.autograd.Function):
@@ -76,7 +83,8 @@ class _FusedElementwise(torch.autograd.Function):
         ctx.num_args = len(args)  # type: ignore[attr-defined]
         if reduction == "none":
             return loss
-        return loss.sum() / divisor
+        total = loss.sum()
+        return total if divisor == 1.0 else total / divisor
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -89,46 +97,60 @@ class _FusedElementwise(torch.autograd.Function):
 class _FusedHill(_FusedElementwise):
     """Hill per entry and its logit gradient (:func:`hill_loss`).
 
-    Positive: ``a = margin - z``, loss ``sigmoid(a)^gamma softplus(a)`` (= ``(1 - p_m)^gamma (-log p_m)``),
-    ``dL/dz = -dL/da``. Other: ``p = sigmoid(z)``, loss ``(lamb - p) p^2``,
-    ``dL/dz = (2 lamb - 3 p) p^2 (1 - p)``.
+    Every entry first gets the negative term, ``p = sigmoid(z)``, loss ``(lamb - p) p^2``,
+    ``dL/dz = (2 lamb - 3 p) p^2 (1 - p)``; the observed positives (gathered: few per row) are then
+    overwritten with ``a = margin - z``, loss ``sigmoid(a)^gamma softplus(a)`` (``= (1 - p_m)^gamma
+    (-log p_m)``), ``dL/dz = -dL/da``.
     """
 
     @staticmethod
     def _compute(logits: Tensor, need_grad: bool, *args: object) -> tuple[Tensor, Tensor | None]:
         targets, margin, gamma, lamb = args
         assert isinstance(targets, Tensor)
-        positive = targets == 1
+        logits = logits.contiguous()  # the per-entry results are written through flat views
+        lamb_f = float(lamb)  # type: ignore[arg-type]
+        positive = _observed_positives(targets)
         p = torch.sigmoid(logits)
         p2 = p.square()
-        neg = torch.sub(float(lamb), p).mul_(p2)  # type: ignore[arg-type]
-        pos, pos_grad = _focal_term(torch.sub(float(margin), logits), float(gamma), need_grad)  # type: ignore[arg-type]
-        loss = torch.where(positive, pos, neg)
+        loss = torch.sub(lamb_f, p).mul_(p2)
+        a = torch.sub(float(margin), logits.reshape(-1).index_select(0, positive))  # type: ignore[arg-type]
+        pos, pos_grad = _focal_term(a, float(gamma), need_grad)  # type: ignore[arg-type]
+        loss.view(-1).index_copy_(0, positive, pos)
         if pos_grad is None:
             return loss, None
-        neg_grad = torch.mul(p, -3.0).add_(2.0 * float(lamb)).mul_(p2).mul_(torch.sub(1.0, p))  # type: ignore[arg-type]
-        return loss, torch.where(positive, pos_grad.neg_(), neg_grad)
+        q = torch.addcmul(p2, p2, p, value=-1.0)  # p^2 (1 - p)
+        grad = torch.mul(q, 2.0 * lamb_f).addcmul_(q, p, value=-3.0)
+        grad.view(-1).index_copy_(0, positive, pos_grad.neg_())
+        return loss, grad
 
 
 class _FusedSplc(_FusedElementwise):
     """SPLC per entry and its logit gradient (:func:`splc_loss`) through one focal term.
 
-    ``a = -(z - margin)`` on observed positives, ``-z`` on pseudo-positives, ``z`` elsewhere; loss
-    ``sigmoid(a)^gamma softplus(a)``; ``dL/dz = -dL/da`` on positives, ``dL/da`` elsewhere.
+    ``a = -z`` on pseudo-positives and ``z`` elsewhere, loss ``sigmoid(a)^gamma softplus(a)``,
+    ``dL/dz = -dL/da`` on pseudo-positives and ``dL/da`` elsewhere; the observed positives (gathered:
+    few per row) are then overwritten with ``a = margin - z`` and ``dL/dz = -dL/da``.
     """
 
     @staticmethod
     def _compute(logits: Tensor, need_grad: bool, *args: object) -> tuple[Tensor, Tensor | None]:
         targets, margin, gamma, pseudo = args
         assert isinstance(targets, Tensor)
-        observed = targets == 1
-        positive = observed if pseudo is None else observed | pseudo  # type: ignore[operator]
-        neg_z = torch.neg(logits)
-        a = torch.where(positive, torch.where(observed, neg_z + float(margin), neg_z), logits)  # type: ignore[arg-type]
-        loss, grad = _focal_term(a, float(gamma), need_grad)  # type: ignore[arg-type]
-        if grad is None:
+        logits = logits.contiguous()  # the per-entry results are written through flat views
+        gamma_f = float(gamma)  # type: ignore[arg-type]
+        positive = _observed_positives(targets)
+        assert pseudo is None or isinstance(pseudo, Tensor)
+        a = logits if pseudo is None else torch.where(pseudo, logits.neg(), logits)
+        loss, grad = _focal_term(a, gamma_f, need_grad)
+        a_pos = torch.sub(float(margin), logits.reshape(-1).index_select(0, positive))  # type: ignore[arg-type]
+        pos, pos_grad = _focal_term(a_pos, gamma_f, need_grad)
+        loss.view(-1).index_copy_(0, positive, pos)
+        if grad is None or pos_grad is None:
             return loss, None
-        return loss, torch.where(positive, grad.neg(), grad)
+        if pseudo is not None:
+            grad = torch.where(pseudo, grad.neg(), grad)
+        grad.view(-1).index_copy_(0, positive, pos_grad.neg_())
+        return loss, grad
 
 
 def hill_loss(
