@@ -25,6 +25,16 @@ from random init; transforms ``ll`` at 56 x 56 (the mosaics' own size, so the re
 random horizontal flip + ImageNet normalization, i.e. "plain + flip"); Adam, no weight decay.
 ROLE's ``expected_positives`` is the mean number of positives per training mosaic computed from the full
 labels: an oracle value, not available in a real single-positive setting.
+
+Long-tail mode (``--long-tail SPEC``, e.g. ``pareto``): the training mosaics are cut by the trainer's
+``--long-tail`` (seeded Pareto cut, before the partial-label scheme and the validation split; the test
+mosaics stay balanced) and the methods are :data:`LONG_TAIL_METHODS` (ERM, re-sampling, focal, CB focal,
+DB, LTML under full labels; AN, LL-R, LTML, LTML + LL-R under single positive), each with the library's
+default options (nothing tuned on these data). Records add the test ``group_mAP`` (head / medium / tail by
+training positives of the cut set, thresholds 100 / 20) and the report adds the group table. Example::
+
+    nice -n 10 .venv/bin/python scripts/mosaics_benchmark.py --data runs/mosaics/data --out runs/mosaics_lt \
+        --stage train --long-tail pareto --seeds 0 1 2 --jobs 2
 """
 
 from __future__ import annotations
@@ -47,6 +57,20 @@ from partialml.engine.compare import (
 )
 
 METHODS = ("full", "an", "ll-r", "ll-ct", "ll-cp", "hill", "splc", "role")
+
+#: Long-tail mode: ``name -> (partial, loss, tag, overrides, loss_args)`` (as benchmarks/long_tail_quality.py).
+LONG_TAIL_METHODS: dict[str, tuple[str, str, str, dict[str, Any], dict[str, Any]]] = {
+    "ERM (bce)": ("full", "bce", "", {}, {}),
+    "re-sampling (class-aware)": ("full", "bce", "class-aware", {"sampler": "class-aware"}, {}),
+    "focal": ("full", "focal", "", {}, {}),
+    "CB focal (beta 0.999)": ("full", "focal", "cb", {}, {"class_balanced_beta": 0.999}),
+    "DB": ("full", "db", "", {}, {}),
+    "LTML": ("full", "ltml", "", {}, {}),
+    "AN": ("single-positive", "an", "", {}, {}),
+    "LL-R": ("single-positive", "ll-r", "", {}, {}),
+    "LTML (SP)": ("single-positive", "ltml", "", {}, {}),
+    "LTML + LL-R": ("single-positive", "ltml-llr", "", {}, {}),
+}
 
 
 def make_data(fashion_mnist: Path, out: Path, *, train: int, test: int, seed: int) -> dict[str, Any]:
@@ -89,6 +113,23 @@ def make_specs(args: argparse.Namespace, data_dir: Path, k_oracle: float) -> lis
         "eval_batch_size": 256,
     }
     specs = []
+    if args.long_tail:
+        overrides["long_tail"] = args.long_tail
+        for seed in args.seeds:
+            for partial, loss, tag, extra, loss_args in LONG_TAIL_METHODS.values():
+                specs.append(
+                    RunSpec(
+                        data=str(data_dir / "train.csv"),
+                        partial=partial,
+                        method=loss,
+                        seed=seed,
+                        overrides={**overrides, **extra},
+                        loss_args=dict(loss_args),
+                        tag=tag,
+                        use_presets=False,
+                    )
+                )
+        return specs
     for seed in args.seeds:  # seed-outer: an interrupted bench has every method for the first seeds
         for method in args.methods:
             loss_args = {"expected_positives": round(k_oracle, 4)} if method == "role" else {}
@@ -111,7 +152,43 @@ def run_image_spec(spec: RunSpec, runs_dir: str) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    return {**run_one(spec, runs_dir=runs_dir), "dataset": "fmnist-mosaics"}
+    rec = {**run_one(spec, runs_dir=runs_dir), "dataset": "fmnist-mosaics"}
+    metrics = json.loads((Path(rec["run_dir"]) / "metrics.json").read_text(encoding="utf-8"))
+    test = metrics.get("test") or {}
+    rec["test_group_mAP"] = test.get("group_mAP")
+    rec["group_sizes"] = test.get("group_sizes")
+    rec["num_train"] = metrics["protocol"]["num_train"]
+    return rec
+
+
+def long_tail_report(records: list[dict[str, Any]]) -> str:
+    """Test mAP total / head / medium / tail, mean +- sample std over seeds, per (partial, method)."""
+    import statistics
+
+    def cell(values: list[Any]) -> str:
+        v = [float(x) for x in values if x is not None]
+        if not v:
+            return "n/a"
+        return f"{statistics.mean(v):.2f} ± {statistics.stdev(v) if len(v) > 1 else 0.0:.2f}"
+
+    by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        by_key.setdefault((r["partial"], r["method"]), []).append(r)
+    lines = ["| labels | method | seeds | total | head | medium | tail |", "|---|---|---|---|---|---|---|"]
+    for (partial, method), recs in by_key.items():
+        groups = [r.get("test_group_mAP") or {} for r in recs]
+        cells = [cell([r["test_mAP"] for r in recs])] + [cell([g.get(k) for g in groups]) for k in GROUPS]
+        lines.append(f"| {partial} | {method} | {len(recs)} | " + " | ".join(cells) + " |")
+    sizes = {json.dumps(r.get("group_sizes"), sort_keys=True) for r in records}
+    trains = sorted({int(r["num_train"]) for r in records if r.get("num_train") is not None})
+    lines += [
+        "",
+        f"group sizes (classes): {', '.join(sorted(sizes))}; training mosaics after the cut: {trains}",
+    ]
+    return "\n".join(lines)
+
+
+GROUPS = ("head", "medium", "tail")
 
 
 def run_all(specs: list[RunSpec], *, results: Path, runs_dir: Path, jobs: int) -> None:
@@ -146,6 +223,8 @@ def read_history(run_dir: Path) -> list[float]:
 
 def report(results: Path, *, plot: Path | None) -> str:
     records = read_records(results)
+    if any("test_group_mAP" in r for r in records):
+        return long_tail_report(records)
     lines = [format_table(summarize(records), markdown=True), ""]
     lines.append("| method | best epochs (per seed) | seconds per run (mean) |")
     lines.append("|---|---|---|")
@@ -222,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--plot", type=Path, default=None)
+    p.add_argument("--long-tail", default=None, help="long-tail mode: the --long-tail cut (e.g. pareto)")
     args = p.parse_args(argv)
 
     data_dir = args.data if args.data is not None else args.out / "data"

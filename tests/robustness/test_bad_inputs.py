@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -289,3 +290,159 @@ def test_library_readers_raise_one_line_naming_the_file(
         read(tmp_path)
     message = str(info.value)
     assert "\n" not in message and where in message, message
+
+
+# -- the end-to-end setting: images, image-label formats, weight files (through the CLI) -----------------
+# Tiny data from tests/image_training (24 + 8 PNGs of 32 x 32, 3 colour classes); the earlier run that
+# every case must leave byte-identical is an end-to-end run, replaced with --overwrite.
+
+
+def _image_dir(tmp: Path) -> Path:
+    from ..image_training.conftest import write_csv, write_images
+
+    root = tmp / "images"
+    write_csv(root / "labels.csv", write_images(root, n=24, seed=0, prefix="tr"))
+    write_csv(root / "test.csv", write_images(root, n=8, seed=1, prefix="te"))
+    return root
+
+
+def _image_train(root: Path, run: Path, *extra: str, data: Path | None = None) -> list[str]:
+    from ..image_training.conftest import tiny_args
+
+    argv = tiny_args(root, run, "--epochs", "1", "--overwrite", *extra)
+    if data is not None:
+        argv[argv.index("--data") + 1] = str(data)
+    return argv
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``(image folder, finished 1-epoch end-to-end run)``."""
+    base = tmp_path_factory.mktemp("earlier_images")
+    root = _image_dir(base)
+    run = base / "run"
+    assert run_cli(_image_train(root, run)) == 0
+    return root, run
+
+
+def _truncated_jpeg(path: Path) -> None:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(buf, "JPEG")
+    path.write_bytes(buf.getvalue()[:200])
+
+
+def _edit_text(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def _coco_without_categories(t: Path) -> Path:
+    (t / "coco" / "annotations").mkdir(parents=True)
+    doc = '{"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": []}'
+    (t / "coco" / "annotations" / "instances_train2014.json").write_text(doc)
+    return t / "coco"
+
+
+def _voc_without_class_files(t: Path) -> Path:
+    (t / "VOC2007" / "ImageSets" / "Main").mkdir(parents=True)
+    (t / "VOC2007" / "ImageSets" / "Main" / "trainval.txt").write_text("000001\n000002\n")
+    return t / "VOC2007"
+
+
+def _cole_mismatch(t: Path) -> Path:
+    d = t / "cole"
+    d.mkdir()
+    np.save(d / "formatted_train_images.npy", np.array(["img/tr00.png", "img/tr01.png", "img/tr02.png"]))
+    np.save(d / "formatted_train_labels.npy", np.ones((2, 3), np.float32))
+    return d
+
+
+def _weights(t: Path, kind: str) -> Path:
+    from partialml.models.backbones import build_backbone
+
+    p = t / f"{kind}.pth"
+    if kind == "resnet50":  # another architecture (bottleneck blocks), narrow so the file stays small
+        torch.save(build_backbone("resnet50", width=8).state_dict(), p)
+    else:
+        p.write_bytes(np.random.default_rng(0).bytes(4096))
+    return p
+
+
+def _copy_images(t: Path, root: Path) -> Path:
+    shutil.copytree(root, t / "copy")
+    return t / "copy"
+
+
+# (id, argv builder(tmp, image folder, run), expected fragments): each exits 2 with one line
+IMAGE_CASES: list[tuple[str, Callable[[Path, Path, Path], list[str]], tuple[str, ...]]] = [
+    ("missing-image", lambda t, d, r: (lambda c: ((c / "img" / "tr05.png").unlink(), _image_train(c, r))[1])(_copy_images(t, d)), ("tr05.png", "not found", "1 of 24", "labels.csv")),
+    ("corrupt-jpeg", lambda t, d, r: (lambda c: (_truncated_jpeg(c / "img" / "tr07.png"), _image_train(c, r))[1])(_copy_images(t, d)), ("tr07.png", "cannot decode", "labels.csv")),
+    ("random-bytes-image", lambda t, d, r: (lambda c: ((c / "img" / "tr00.png").write_bytes(b"\x89PNG" + bytes(50)), _image_train(c, r))[1])(_copy_images(t, d)), ("tr00.png", "cannot decode")),
+    ("missing-test-image", lambda t, d, r: (lambda c: ((c / "img" / "te02.png").unlink(), _image_train(c, r))[1])(_copy_images(t, d)), ("te02.png", "not found", "test.csv")),
+    ("image-is-a-folder", lambda t, d, r: (lambda c: ((c / "img" / "tr03.png").unlink(), (c / "img" / "tr03.png").mkdir(), _image_train(c, r))[2])(_copy_images(t, d)), ("tr03.png", "directory")),
+    ("csv-unknown-class-in-test", lambda t, d, r: (lambda c: (_edit_text(c / "test.csv", "red", "magenta"), _image_train(c, r))[1])(_copy_images(t, d)), ("test.csv:", "'magenta'", "blue, green, red")),
+    ("csv-class-without-label", lambda t, d, r: (lambda c: (_edit_text(c / "labels.csv", ",green,red|blue", ",purple,red|blue"), _image_train(c, r))[1])(_copy_images(t, d)), ("labels.csv", "'purple'", "full labels")),
+    ("csv-unknown-image-column", lambda t, d, r: (lambda c: (_edit_text(c / "labels.csv", "path,labels,negatives", "file,labels,negatives"), _image_train(c, r))[1])(_copy_images(t, d)), ("labels.csv",)),
+    ("coco-without-categories", lambda t, d, r: _image_train(d, r, "--format", "coco", data=_coco_without_categories(t)), ("instances_train2014.json", "'categories'")),
+    ("voc-without-class-files", lambda t, d, r: _image_train(d, r, "--format", "voc", data=_voc_without_class_files(t)), ("aeroplane_trainval.txt", "not found")),
+    ("cole-images-vs-label-rows", lambda t, d, r: _image_train(d, r, "--format", "cole", data=_cole_mismatch(t)), ("formatted_train_labels.npy", "2 rows", "3 paths")),
+    ("weights-of-resnet50-into-resnet18", lambda t, d, r: _image_train(d, r, "--weights", str(_weights(t, "resnet50"))), ("resnet50.pth", "do not fit", "--model")),
+    ("weights-random-bytes", lambda t, d, r: _image_train(d, r, "--weights", str(_weights(t, "junk"))), ("junk.pth", "cannot read the weight file")),
+    ("weights-missing-file", lambda t, d, r: _image_train(d, r, "--weights", str(t / "none.pth")), ("none.pth", "not found")),
+    ("image-size-0", lambda t, d, r: _image_train(d, r, "--image-size", "0"), ("--image-size", ">= 8")),
+    ("model-unknown", lambda t, d, r: _image_train(d, r, "--model", "nosuchmodel"), ("--model", "'nosuchmodel'", "resnet18")),
+    ("image-root-missing", lambda t, d, r: _image_train(d, r, "--image-root", str(t / "nope")), ("nope", "--image-root")),
+    ("test-split-missing", lambda t, d, r: _image_train(d, r, "--test-split", str(t / "none.csv")), ("none.csv", "not found")),
+    ("format-not-guessable", lambda t, d, r: _image_train(d, r, data=(lambda p: (p.write_text("x"), p)[1])(t / "labels.txt")), ("--format", "labels.txt")),
+    ("format-features-only", lambda t, d, r: _image_train(d, r, "--format", "npz"), ("--format", "'npz'")),
+    ("head-mlp", lambda t, d, r: _image_train(d, r, "--head", "mlp"), ("--head", "linear or cam")),
+    ("on-bad-image-bogus", lambda t, d, r: _image_train(d, r, "--on-bad-image", "ignore"), ("ignore",)),
+    ("recipe-unknown", lambda t, d, r: _image_train(d, r, "--recipe", "fast"), ("--recipe", "'fast'")),
+    ("predict-missing-image", lambda t, d, r: (lambda c: ((c / "img" / "te04.png").unlink(), ["predict", "--run", str(r), "--data", str(c / "test.csv"), "--image-root", str(c), "--output", str(t / "s.csv")])[1])(_copy_images(t, d)), ("te04.png", "not found")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("build", "expected"), [c[1:] for c in IMAGE_CASES], ids=[c[0] for c in IMAGE_CASES])
+def test_bad_image_inputs_exit_2_and_keep_the_earlier_run(
+    build: Callable[[Path, Path, Path], list[str]],
+    expected: tuple[str, ...],
+    image_run: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: Any,
+) -> None:
+    root, run = image_run
+    _check(build(tmp_path, root, run), run, capsys, expected)
+
+
+def test_on_bad_image_skip_warns_with_the_count_and_trains(
+    image_run: tuple[Path, Path], tmp_path: Path, capsys: Any
+) -> None:
+    copy = _copy_images(tmp_path, image_run[0])
+    _truncated_jpeg(copy / "img" / "tr07.png")
+    (copy / "img" / "tr11.png").unlink()
+    out = tmp_path / "run"
+    capsys.readouterr()
+    assert run_cli(_image_train(copy, out, "--on-bad-image", "skip")) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("partialml: warning: --on-bad-image skip: 2 unreadable"), err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert sorted({b["path"] for b in metrics["bad_images"]}) == ["img/tr07.png", "img/tr11.png"]
+    assert metrics["val"]["mAP"] is not None and metrics["test"]["mAP"] is not None
+
+
+def test_a_bad_image_read_by_a_worker_process_is_one_line(tmp_path: Path) -> None:
+    """An image that goes bad after the setup check, read in a DataLoader worker: one line, not the
+    worker's multi-line traceback."""
+    from partialml.data.images import ImageDataset
+    from partialml.engine.image_setting import ImageBatches
+
+    root = _image_dir(tmp_path)
+    (root / "img" / "tr02.png").unlink()
+    dataset = ImageDataset([f"img/tr{i:02d}.png" for i in range(4)], root=root)
+    batches = ImageBatches(dataset, np.arange(4), batch_size=2, num_workers=1)
+    with pytest.raises(PartialMLError) as info:
+        list(batches)
+    assert "\n" not in str(info.value) and str(info.value).endswith("tr02.png: image file not found")

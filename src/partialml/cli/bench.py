@@ -46,7 +46,11 @@ def parse_losses(text: str) -> list[str]:
 
 def bench_command(
     data: Annotated[
-        list[str], typer.Option(help="Feature data (repeatable): a path or yeast, scene, corel5k.")
+        list[str],
+        typer.Option(
+            help="Data (repeatable): features (a path or yeast, scene, corel5k) or, with --setting "
+            "end-to-end, an image label file or dataset folder."
+        ),
     ],
     output: Annotated[Path, typer.Option(help="Results file: one JSON record per run (JSONL).")],
     partial: Annotated[
@@ -75,8 +79,38 @@ def bench_command(
         bool, typer.Option("--keep-checkpoints", help="Keep each run's checkpoints.")
     ] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the table as Markdown.")] = False,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch size of every run.")] = None,
+    setting: Annotated[
+        Optional[str], typer.Option(help="features (default) or end-to-end (images; no presets).")
+    ] = None,
+    data_format: Annotated[
+        Optional[str], typer.Option("--format", help="Data format (auto; end-to-end: csv, jsonl, voc, ...).")
+    ] = None,
+    image_root: Annotated[
+        Optional[Path], typer.Option(help="End-to-end: the folder the image paths are relative to.")
+    ] = None,
+    test_split: Annotated[
+        Optional[str], typer.Option(help="End-to-end: the test label file (csv/jsonl) or split name.")
+    ] = None,
+    model: Annotated[Optional[str], typer.Option(help="End-to-end: resnet18|34|50|101 or timm:NAME.")] = None,
+    weights: Annotated[
+        Optional[str], typer.Option(help="End-to-end: none, imagenet or a state-dict file.")
+    ] = None,
+    width: Annotated[Optional[int], typer.Option(help="End-to-end: ResNet first-stage width.")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="End-to-end: input side in pixels.")] = None,
+    transforms: Annotated[
+        Optional[str], typer.Option(help="End-to-end: input preset ll, robust-loss or plain.")
+    ] = None,
+    num_workers: Annotated[Optional[int], typer.Option(help="DataLoader workers of every run.")] = None,
+    on_bad_image: Annotated[Optional[str], typer.Option(help="End-to-end: raise or skip.")] = None,
 ) -> None:
-    """Train every (data, partial, loss, seed) with the presets; print mean +- std over seeds."""
+    """Train every (data, partial, loss, seed) with the presets; print mean +- std over seeds.
+
+    ``--setting end-to-end`` trains image models (``partialml.engine.image_setting``); the per-dataset
+    presets are tuned on features, so image runs take the training defaults and the flags instead.
+    """
+    import dataclasses
+
     from partialml.engine.compare import format_table, make_specs, run_bench, summarize
 
     overrides: dict[str, Any] = {
@@ -87,6 +121,18 @@ def bench_command(
             "head": head,
             "val_labels": val_labels,
             "device": device,
+            "batch_size": batch_size,
+            "setting": setting,
+            "format": data_format,
+            "image_root": None if image_root is None else str(image_root),
+            "test_split": test_split,
+            "model": model,
+            "weights": weights,
+            "width": width,
+            "image_size": image_size,
+            "transforms": transforms,
+            "num_workers": num_workers,
+            "on_bad_image": on_bad_image,
         }.items()
         if v is not None
     }
@@ -97,6 +143,8 @@ def bench_command(
         seeds=parse_seeds(seeds),
         overrides=overrides,
     )
+    if setting is not None and setting != "features":  # feature-tuned presets do not apply to images
+        specs = [dataclasses.replace(s, use_presets=False) for s in specs]
     for spec in specs[:1]:  # check the overrides and names once, before any run
         from partialml.engine.compare import build_config
         from partialml.labels import parse_scheme

@@ -79,7 +79,8 @@ def _load_classes(classes: ClassesArg) -> tuple[list[str], str] | None:
                 f"classes[{i}] is {n!r}; expected a non-empty name without surrounding spaces"
             )
     check_unique(names, path="classes", what="class")
-    return names, "classes"
+    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    return names, f"the given class list ({shown})"
 
 
 def _assemble(

@@ -38,6 +38,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -53,6 +54,7 @@ __all__ = [
     "BadImage",
     "ImageDataset",
     "OnBadImage",
+    "check_image_files",
     "decode_image_file",
     "find_bad_images",
     "resolve_image_files",
@@ -183,18 +185,75 @@ def _check_one(file: str) -> tuple[int, str] | None:
     return None
 
 
-def _scan(files: Sequence[str], num_threads: int | None) -> list[tuple[int, int, str]]:
-    """``(index, code, reason)`` of each bad file, decoding in ``num_threads`` threads (torchvision's and
-    Pillow's decoders release the GIL)."""
+def _stat_one(file: str) -> tuple[int, str] | None:
+    """The problem :func:`os.stat` alone finds (missing, not a regular file, empty), or ``None``."""
+    try:
+        st = os.stat(file)
+    except FileNotFoundError:
+        return _MISSING, "image file not found"
+    except OSError as err:
+        return _UNREADABLE, f"cannot read image file ({_clean(err)})"
+    if not stat.S_ISREG(st.st_mode):
+        return _UNREADABLE, "is a directory or a special file; expected an image file"
+    if st.st_size == 0:
+        return _UNREADABLE, "image file is empty; expected a JPEG or PNG image"
+    return None
+
+
+def _scan(
+    files: Sequence[str],
+    num_threads: int | None,
+    check: Callable[[str], tuple[int, str] | None] = _check_one,
+) -> list[tuple[int, int, str]]:
+    """``(index, code, reason)`` of each bad file, checking (by default decoding) in ``num_threads``
+    threads (torchvision's and Pillow's decoders, and ``os.stat``, release the GIL)."""
     threads = num_threads if num_threads is not None else min(8, os.cpu_count() or 1)
     if threads < 1:
         raise PartialMLError(f"num_threads={threads}; expected at least 1")
     if threads == 1 or len(files) <= 1:
-        results = [_check_one(f) for f in files]
+        results = [check(f) for f in files]
     else:
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            results = list(pool.map(_check_one, files, chunksize=16))
+            results = list(pool.map(check, files, chunksize=16))
     return [(i, r[0], r[1]) for i, r in enumerate(results) if r is not None]
+
+
+def check_image_files(
+    paths: Sequence[str],
+    *,
+    root: str | Path | None = None,
+    decode: bool = False,
+    num_threads: int | None = None,
+    listed_in: str | None = None,
+) -> None:
+    """Raise one line naming the first bad image of ``paths``; return ``None`` when every image is fine.
+
+    The trainer calls it before it writes anything (``--on-bad-image raise``), so that a bad image is an
+    input error (exit status 2) that leaves an earlier run untouched (docs/reliability.md).
+
+    Args:
+        paths: image paths (relative to ``root`` when given).
+        root: the image root folder.
+        decode: ``False``: ``os.stat`` only (missing, not a file, empty: fast, no image is read);
+            ``True``: decode every image (:func:`decode_image_file`), which also finds corrupt files.
+        num_threads: checking threads; default ``min(8, os.cpu_count())``.
+        listed_in: the label file that lists ``paths``, named in the message.
+
+    Raises:
+        PartialMLError: ``"<file>: <reason> (<k> of <n> images listed in <label file> are missing or
+            unreadable; ...)"``.
+    """
+    files = resolve_image_files(paths, root)
+    bad = _scan(files, num_threads, _check_one if decode else _stat_one)
+    if not bad:
+        return
+    index, _, reason = bad[0]
+    where = f" listed in {listed_in}" if listed_in else ""
+    raise PartialMLError(
+        f"{reason} ({len(bad)} of {len(files)} images{where} are missing or unreadable; "
+        "partialml verify-data lists them; --on-bad-image skip trains without them)",
+        path=files[index],
+    )
 
 
 def find_bad_images(

@@ -21,7 +21,10 @@ DB's variant when ``--sampler db``; each epoch is ``ceil(N / batch_size)`` steps
 draws ``N`` samples; with ``db`` the shorter of the two streams ends the epoch). With a single-branch loss
 and ``--sampler class-aware|db`` the re-balanced sampler replaces the shuffled pass (plain re-sampling).
 Samplers are seeded with the run seed and derive each epoch from ``(seed, epoch)``: resume needs no
-sampler state beyond the epoch (and the step inside it, which the trainer keeps).
+sampler state beyond the epoch (and the step inside it, which the trainer keeps). Both settings share
+this wiring: the features trainer reads the drawn positions with
+:class:`~partialml.engine.loaders.SamplerBatches`, the end-to-end trainer passes ``batches_for`` to read
+them as images (:class:`~partialml.engine.image_setting.ImageBatches` with a ``sampler``).
 """
 
 from __future__ import annotations
@@ -51,10 +54,11 @@ def is_dual_branch(loss_name: str) -> bool:
 class DualBatches:
     """Pairs ``((x_u, pos_u), (x_r, pos_r))`` of a uniform and a re-balanced batch stream.
 
-    ``len`` is the shorter stream's number of batches; ``set_epoch`` reaches both samplers.
+    ``len`` is the shorter stream's number of batches; ``set_epoch`` reaches both samplers; ``skipped``
+    sums the streams' unreadable images (image batches; 0 for features).
     """
 
-    def __init__(self, uniform: SamplerBatches, rebalanced: SamplerBatches) -> None:
+    def __init__(self, uniform: Any, rebalanced: Any) -> None:
         self.uniform = uniform
         self.rebalanced = rebalanced
 
@@ -65,6 +69,10 @@ class DualBatches:
     def __len__(self) -> int:
         return min(len(self.uniform), len(self.rebalanced))
 
+    @property
+    def skipped(self) -> int:
+        return int(getattr(self.uniform, "skipped", 0)) + int(getattr(self.rebalanced, "skipped", 0))
+
     def __iter__(self) -> Iterator[tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]]:
         return iter(zip(self.uniform, self.rebalanced, strict=False))
 
@@ -74,14 +82,15 @@ def build_training_batches(
     loss_name: str,
     sampler: str,
     observed: Any,
-    features: FeatureMatrix,
-    rows: np.ndarray,
+    features: FeatureMatrix | None = None,
+    rows: np.ndarray | None = None,
     batch_size: int,
     seed: int,
     device: torch.device,
     num_replicas: int = 1,
     rank: int = 0,
-) -> DualBatches | SamplerBatches | None:
+    batches_for: Callable[[Any], Any] | None = None,
+) -> Any:
     """The batch source of a run, or ``None`` for the trainer's own shuffled pass.
 
     Args:
@@ -90,7 +99,18 @@ def build_training_batches(
         observed: ``(N, C)`` observed training labels (positions = rows of this matrix).
         features, rows: the feature matrix and the training rows (position ``j`` is ``rows[j]``).
         batch_size, seed, device: as the run's; num_replicas, rank: DDP share.
+        batches_for: ``sampler -> batch source`` of ``(x, positions)`` batches of the sampler's draws;
+            default :class:`SamplerBatches` over ``features`` / ``rows`` (the end-to-end setting passes
+            image batches here).
     """
+    if batches_for is None:
+        if features is None or rows is None:
+            raise ValueError("build_training_batches needs features and rows, or batches_for")
+        feats, kept = features, rows
+
+        def batches_for(chosen: Any) -> Any:
+            return SamplerBatches(feats, kept, chosen, batch_size=batch_size, device=device)
+
     n = int(observed.shape[0])
     if is_dual_branch(loss_name):
         mode: SamplerMode = "db" if sampler == "db" else "class-aware"
@@ -103,10 +123,7 @@ def build_training_batches(
             num_replicas=num_replicas,
             rank=rank,
         )
-        return DualBatches(
-            SamplerBatches(features, rows, uni, batch_size=batch_size, device=device),
-            SamplerBatches(features, rows, reb, batch_size=batch_size, device=device),
-        )
+        return DualBatches(batches_for(uni), batches_for(reb))
     if sampler == "uniform":
         return None
     if sampler not in ("class-aware", "db"):
@@ -118,7 +135,7 @@ def build_training_batches(
         num_replicas=num_replicas,
         rank=rank,
     )
-    return SamplerBatches(features, rows, reb, batch_size=batch_size, device=device)
+    return batches_for(reb)
 
 
 def dual_branch_loss(

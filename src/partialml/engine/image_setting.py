@@ -36,6 +36,13 @@ Optimizer (:func:`image_param_groups`): group ``backbone`` at ``lr``, group ``he
 ``lr * head_lr_mult`` (LL: 10x; Kim et al. CVPR 2022, ``lr_mult = 10``), plus the loss's own groups
 (ROLE's estimates), through the trainer's :func:`~partialml.engine.trainer.build_optimizer`.
 
+Long tail (docs/long-tail.md). ``--long-tail`` is applied by ``prepare_data`` as in the features setting.
+``--sampler class-aware|db`` and the dual-branch losses (``--loss ltml|ltml-llr``) take their batch
+sources from the features setting's :func:`~partialml.engine.dual_branch.build_training_batches`, here
+with :class:`ImageBatches` reading the sampler's draws (``sampler=``), and the dual-branch losses train
+:class:`~partialml.models.dual_branch.ImageDualBranchClassifier` (shared stages, per-branch copy of the
+last stage and head) with :func:`~partialml.engine.dual_branch.train_dual_branch_epoch`.
+
 Recipe ``--recipe ll`` (:data:`RECIPES`, from reference-methods.md 3.2): ResNet-50 with ImageNet weights,
 Adam, no weight decay, backbone lr 1e-5, head 10x, batch 16, 10 epochs, 448 x 448, the ``ll`` transforms
 (resize to 448 x 448, horizontal flip, ImageNet mean/std), best epoch on (clean) validation, early stop 3
@@ -125,8 +132,6 @@ def check_image_options(config: TrainConfig, *, source: str | Path | None = None
             f"--format: got {config.format!r}; the end-to-end setting reads {', '.join(IMAGE_FORMATS)}",
             path=source,
         )
-    if getattr(config, "sampler", "uniform") != "uniform":
-        raise PartialMLError("--sampler: the end-to-end setting supports only uniform for now", path=source)
 
 
 def image_format(config: TrainConfig) -> str:
@@ -211,6 +216,13 @@ def prepare_image_data(config: TrainConfig) -> tuple[Any, ImageData]:
     train, test = read_image_splits(config)
     full = np.asarray(train.labels, dtype=np.int8)
     observed = None if train.observed is None else np.asarray(train.observed, dtype=np.int8)
+    if observed is None and (full < 0).any():  # the simulated schemes need every label of every image
+        row, col = (int(v) for v in np.argwhere(full < 0)[0])
+        raise PartialMLError(
+            f"image {train.paths[row]!r} has no label for class {train.class_names[col]!r} (neither in its "
+            "labels nor in its negatives); expected full labels (1 or 0 for every class of the file)",
+            path=train.source,
+        )
     data = SimpleNamespace(
         name=Path(str(config.data)).stem or str(config.data),
         class_names=list(train.class_names),
@@ -252,9 +264,15 @@ def build_image_dataset(
     )
 
 
+class _ItemError(str):
+    """The one-line message of a :class:`PartialMLError` raised while reading an item, carried back as
+    data (a DataLoader worker re-raises exceptions as a multi-line ``RuntimeError``)."""
+
+
 class _SeededItems(Dataset[Any]):
     """Item ``(position, row, seed)``: ``dataset[row]`` under ``torch.manual_seed(seed)`` (forked RNG;
-    ``seed < 0``: no seeding), returned as ``(image, position)``, or ``None`` for a skipped image."""
+    ``seed < 0``: no seeding), returned as ``(image, position)``, or ``None`` for a skipped image, or an
+    :class:`_ItemError` (a bad image under ``on_bad_image="raise"``: :class:`ImageBatches` raises it)."""
 
     def __init__(self, dataset: Dataset[Any]) -> None:
         self.dataset = dataset
@@ -262,23 +280,30 @@ class _SeededItems(Dataset[Any]):
     def __len__(self) -> int:
         return len(cast(Any, self.dataset))
 
-    def __getitem__(self, item: tuple[int, int, int]) -> tuple[Tensor, int] | None:
+    def __getitem__(self, item: tuple[int, int, int]) -> tuple[Tensor, int] | _ItemError | None:
         position, row, seed = item
-        if seed >= 0:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
+        try:
+            if seed >= 0:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(seed)
+                    out = self.dataset[row]
+            else:
                 out = self.dataset[row]
-        else:
-            out = self.dataset[row]
+        except PartialMLError as exc:
+            return _ItemError(str(exc))
         is_bad = getattr(self.dataset, "is_bad", None)  # ImageDataset(on_bad_image="skip") flags
         if out is None or (callable(is_bad) and bool(is_bad([row])[0])):
             return None
         return out[0], position
 
 
-def _collate(items: list[tuple[Tensor, int] | None]) -> tuple[Tensor | None, Tensor, int]:
+def _collate(items: list[Any]) -> tuple[Tensor | None, Tensor, int] | _ItemError:
     """Stack the images of a batch: ``(x or None, positions, skipped)``; ``None`` items (unreadable
-    images under ``on_bad_image="skip"``) are dropped and counted."""
+    images under ``on_bad_image="skip"``) are dropped and counted; the first :class:`_ItemError` is
+    returned instead of a batch."""
+    errors = [it for it in items if isinstance(it, _ItemError)]
+    if errors:
+        return errors[0]
     kept = [it for it in items if it is not None]
     positions = torch.tensor([p for _, p in kept], dtype=torch.long)
     x = torch.stack([image for image, _ in kept]) if kept else None
@@ -316,6 +341,13 @@ class ImageBatches:
     ``torch.tensor_split`` slice of every global batch of ``batch_size * num_replicas`` positions of
     the same order (:class:`partialml.engine.loaders.FeatureBatches` does the same).
     ``skipped`` counts the images dropped as unreadable over every pass.
+
+    ``sampler`` (:mod:`partialml.data.samplers`, the long-tail re-balanced and LTML samplers): the
+    positions are the sampler's draws of the epoch (``set_epoch`` is forwarded; repetitions allowed),
+    cut in consecutive batches of ``batch_size``, instead of a permutation; under torchrun the sampler
+    takes this object's ``num_replicas`` / ``rank`` and gives this rank's share. The generator still
+    draws the epoch seed, and draw ``k`` of the epoch (counted over all ranks) is transformed under seed
+    ``epoch_seed + k``, so a sample drawn twice gets two augmentations.
     """
 
     def __init__(
@@ -330,6 +362,7 @@ class ImageBatches:
         num_workers: int = 0,
         channels_last: bool = False,
         seed: int = 0,
+        sampler: Any = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -345,6 +378,7 @@ class ImageBatches:
         self.channels_last = channels_last
         self.skipped = 0
         self.num_replicas, self.rank = 1, 0
+        self.sampler = sampler
         self._batches = _BatchList()
         loader_generator = torch.Generator()
         loader_generator.manual_seed(int(seed))
@@ -359,8 +393,19 @@ class ImageBatches:
         )
 
     def __len__(self) -> int:
+        if self.sampler is not None:
+            self._share_sampler()
+            return (len(self.sampler) + self.batch_size - 1) // self.batch_size
         step = self.batch_size * self.num_replicas
         return (len(self.rows) + step - 1) // step
+
+    def set_epoch(self, epoch: int) -> None:
+        """Forwarded to the sampler (no-op without one: the order comes from the generator)."""
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+
+    def _share_sampler(self) -> None:
+        self.sampler.num_replicas, self.sampler.rank = self.num_replicas, self.rank
 
     @property
     def num_samples(self) -> int:
@@ -368,12 +413,21 @@ class ImageBatches:
 
     def _plan(self) -> list[list[tuple[int, int, int]]]:
         n = len(self.rows)
+        rows = self.rows.tolist()
+        if self.sampler is not None:
+            self._share_sampler()
+            draws = torch.as_tensor(self.sampler.indices(), dtype=torch.long).tolist()
+            seed = int(torch.randint(0, 2**62, (1,), generator=self.generator)) if self.shuffle else -1
+            r, k = self.num_replicas, self.rank
+            items = [
+                (p, rows[p], -1 if seed < 0 else (seed + k + r * j) % 2**63) for j, p in enumerate(draws)
+            ]
+            return [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
         if self.shuffle:
             order = torch.randperm(n, generator=self.generator)
             epoch_seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
         else:
             order, epoch_seed = torch.arange(n), -1
-        rows = self.rows.tolist()
         return [
             [(p, rows[p], -1 if epoch_seed < 0 else (epoch_seed + p) % 2**63) for p in chunk.tolist()]
             for chunk in rank_batches(order, self.batch_size, self.num_replicas, self.rank)
@@ -382,7 +436,10 @@ class ImageBatches:
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         self._batches.batches = self._plan()  # drawn when iteration starts (resume redraws it)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
-        for x, positions, skipped in self.loader:
+        for batch in self.loader:
+            if isinstance(batch, _ItemError):
+                raise PartialMLError(str(batch))
+            x, positions, skipped = batch
             self.skipped += skipped
             if x is None:
                 continue
@@ -422,19 +479,34 @@ def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
 
 
 def build_image_model(config: TrainConfig, *, num_classes: int, device: torch.device) -> ImageClassifier:
-    """Backbone (``--model --weights --width``) + head (``--head``, ``--boost-alpha``) on ``device``."""
+    """Backbone (``--model --weights --width``) + head (``--head``, ``--boost-alpha``) on ``device``.
+
+    With a dual-branch loss (``--loss ltml|ltml-llr``) the LTML two-branch model instead:
+    :class:`~partialml.models.dual_branch.ImageDualBranchClassifier` (shared stages, a per-branch copy
+    of the last stage and two heads of the ``--head`` kind).
+    """
+    from partialml.engine.dual_branch import is_dual_branch
     from partialml.models.backbones import build_backbone
+    from partialml.models.dual_branch import ImageDualBranchClassifier
     from partialml.models.image_heads import ImageClassifier, build_image_head
 
     weights = None if config.weights in (None, "none") else config.weights
     backbone = build_backbone(config.model, weights=weights, width=config.width)
-    head = build_image_head(
-        cast(Any, config.head),
-        in_channels=int(cast(Any, backbone).out_channels),
-        num_classes=num_classes,
-        alpha=config.boost_alpha,
-    )
-    model = ImageClassifier(backbone, head, amp_dtype=amp_dtype(config, device)).to(device)
+
+    def new_head() -> nn.Module:
+        return build_image_head(
+            cast(Any, config.head),
+            in_channels=int(cast(Any, backbone).out_channels),
+            num_classes=num_classes,
+            alpha=config.boost_alpha,
+        )
+
+    dtype = amp_dtype(config, device)
+    if is_dual_branch(config.loss):
+        dual = ImageDualBranchClassifier(backbone, new_head(), new_head(), amp_dtype=dtype, name=config.model)
+        model = cast(Any, dual.to(device))
+    else:
+        model = ImageClassifier(backbone, new_head(), amp_dtype=dtype).to(device)
     if config.channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     return model
@@ -493,11 +565,12 @@ class ImageTrainer(Trainer):
         config.require_for_training()
         check_loss_options(config.loss, config.loss_args)
         parse_scheme(config.partial)
-        from partialml.engine.dual_branch import is_dual_branch
+        from partialml.engine.dual_branch import build_training_batches, is_dual_branch
 
-        if is_dual_branch(config.loss):
+        if is_dual_branch(config.loss) and config.setting != "end-to-end":
             raise PartialMLError(
-                f"--loss {config.loss}: the dual-branch head is not in the end-to-end setting yet"
+                f"--loss {config.loss}: the two-branch LTML model trains in --setting end-to-end or "
+                f"features, not {config.setting}"
             )
         if config.tensorboard:
             check_tensorboard_available()
@@ -518,7 +591,7 @@ class ImageTrainer(Trainer):
         self.optimizer = build_optimizer(
             config, self.model, self.loss, groups=image_param_groups(config, cast(Any, self.model))
         )
-        self.dual_branch = False
+        self.dual_branch = is_dual_branch(config.loss)
         self.grad_scaler = (
             torch.amp.GradScaler("cuda") if config.amp == "fp16" and self.device.type == "cuda" else None
         )
@@ -534,9 +607,24 @@ class ImageTrainer(Trainer):
             if images.test_paths is None
             else build_image_dataset(images.test_paths, root=images.root, config=config, train=False)
         )
+        if config.on_bad_image == "raise":  # before anything is written (docs/reliability.md)
+            self._check_images()
         self.features = cast(Any, self.eval_dataset)  # what the trainer's scoring passes read
         prepared.test_features = cast(Any, self.test_dataset)
         self.batches = cast(Any, self._batches(self.train_dataset, prepared.train_rows, shuffle=True))
+        sampled = build_training_batches(  # re-balanced sampling, LTML's pair of samplers (features' rules)
+            loss_name=config.loss,
+            sampler=config.sampler,
+            observed=self.store.to_dense().numpy(),
+            batch_size=config.batch_size,
+            seed=config.seed,
+            device=self.device,
+            batches_for=lambda chosen: self._batches(
+                self.train_dataset, prepared.train_rows, shuffle=True, sampler=chosen
+            ),
+        )
+        if sampled is not None:
+            self.batches = sampled
         self._eval_batches: dict[tuple[int, bytes | None], ImageBatches] = {}
         if resume_state is not None:
             self._load_state(resume_state)
@@ -544,7 +632,24 @@ class ImageTrainer(Trainer):
         self._ready = True
         return self
 
-    def _batches(self, dataset: Dataset[Any], rows: np.ndarray, *, shuffle: bool) -> ImageBatches:
+    def _check_images(self) -> None:
+        """Every listed image exists (``os.stat``); also decoded when an earlier run is to be replaced
+        (``--overwrite``), so that a bad image never costs the earlier run (exit 2, one line)."""
+        from partialml.data.images import check_image_files
+
+        decode = bool(self.config.overwrite and self.run.holds_run())
+        for dataset, listed_in in (
+            (self.train_dataset, self.images.source),
+            (self.test_dataset, self.config.test_split or "the test split"),
+        ):
+            if dataset is not None and hasattr(dataset, "paths"):
+                check_image_files(
+                    cast(Any, dataset).paths, root=cast(Any, dataset).root, decode=decode, listed_in=listed_in
+                )
+
+    def _batches(
+        self, dataset: Dataset[Any], rows: np.ndarray, *, shuffle: bool, sampler: Any = None
+    ) -> ImageBatches:
         config = self.config
         cuda = self.device.type == "cuda"
         return ImageBatches(
@@ -557,6 +662,7 @@ class ImageTrainer(Trainer):
             num_workers=config.num_workers,
             channels_last=config.channels_last and cuda,
             seed=config.seed,
+            sampler=sampler,
         )
 
     def _scores(self, features: Any, rows: np.ndarray | None) -> Tensor:
@@ -575,7 +681,9 @@ class ImageTrainer(Trainer):
         p, config = self.prepared, self.config
         return {
             "setting": config.setting,
-            "in_dim": int(cast(Any, self.model).backbone.out_channels),
+            "in_dim": int(
+                getattr(self.model, "out_channels", None) or cast(Any, self.model).backbone.out_channels
+            ),
             "num_classes": p.num_classes,
             "class_names": list(p.class_names),
             "num_train": len(p.train_rows),
@@ -585,6 +693,7 @@ class ImageTrainer(Trainer):
             "width": config.width,
             "image_size": config.image_size,
             "boost_alpha": config.boost_alpha,
+            "dual_branch": bool(self.dual_branch),
         }
 
     def _state(self, epoch: int) -> dict[str, Any]:
@@ -633,6 +742,20 @@ class ImageTrainer(Trainer):
             for item in getattr(dataset, "bad_images", []) if dataset is not None else []:
                 bad.append({"split": split, "path": str(item[1]), "reason": str(item[2])})
         metrics["bad_images"] = bad[:1000]
+        if bad:  # --on-bad-image skip: say so (one warning line) besides metrics.json
+            import warnings
+
+            from partialml.errors import PartialMLWarning
+
+            first = bad[0]
+            warnings.warn(
+                PartialMLWarning(
+                    f"--on-bad-image skip: {len({b['path'] for b in bad})} unreadable image(s) left out of training and scoring "
+                    f"(first: {first['path']}, {first['split']} split: {first['reason']}); "
+                    "listed in metrics.json (bad_images)"
+                ),
+                stacklevel=2,
+            )
         return metrics
 
 

@@ -24,6 +24,8 @@ their cache (needs a network; the error says what to do offline). Tests never do
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -207,9 +209,15 @@ def read_weight_file(path: str | Path) -> dict[str, Tensor]:
 
             raw: Any = load_file(str(p))
         else:
-            raw = torch.load(p, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch warns about foreign pickle protocols before failing
+                warnings.simplefilter("ignore", UserWarning)
+                raw = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unreadable file is the user's input problem
-        reason = " ".join(str(exc).split())[:160]
+        text = str(exc)
+        detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)  # torch's long weights_only text
+        reason = " ".join((detail.group(1) if detail else text).split())[:160] or type(exc).__name__
+        if detail:
+            reason = f"not a tensor-only torch.save file: {reason}"
         raise PartialMLError(
             f"cannot read the weight file ({reason}); expected a state dict", path=p
         ) from None

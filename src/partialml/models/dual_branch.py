@@ -13,16 +13,23 @@ trained on uniform batches) and ``head_r`` (Subnet-R, trained on re-balanced bat
   branches' predictions; probabilities are what a multi-label prediction is, and averaging them keeps each
   branch's calibration instead of letting the branch with larger logits dominate). Scoring code that
   applies ``sigmoid`` to a model's output works unchanged.
+
+The ``end-to-end`` (image) setting follows the paper's layout: :class:`ImageDualBranchClassifier` shares
+the backbone's stages up to the last one (ResNet ``conv1`` .. ``layer3``), and each branch has its own
+copy of the last stage (``layer4``, deep-copied so both start equal) and its own image head
+(:mod:`partialml.models.image_heads`). Its ``branches`` / ``forward`` follow the same rules as above.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from partialml.errors import PartialMLError
 from partialml.models.heads import Standardize
 
 #: ``meta["model"]`` value of a dual-branch checkpoint.
@@ -115,10 +122,84 @@ def model_from_meta(meta: dict[str, Any], standardization: dict[str, Tensor] | N
     )
 
 
+def split_last_stage(backbone: nn.Module, *, name: str = "") -> tuple[nn.Module, nn.Module]:
+    """``(shared, last)``: ``backbone`` with its last stage replaced by ``nn.Identity`` (in place), and
+    that stage. ``shared(x)`` is then the input of ``last``, and ``last(shared(x))`` equals the original
+    ``backbone(x)``.
+
+    Supported: backbones with a ResNet ``layer4`` run last (:class:`~partialml.models.backbones.ResNetTrunk`,
+    and timm ResNets, whose ``forward_features`` ends with ``layer4``). Other timm models follow their
+    last stage with further layers (norms, a head convolution), so splitting them is not done:
+    :class:`~partialml.errors.PartialMLError`.
+    """
+    owner: Any = backbone
+    if not isinstance(getattr(owner, "layer4", None), nn.Module):
+        owner = getattr(backbone, "model", None)  # TimmTrunk keeps the timm model under ``model``
+    last = getattr(owner, "layer4", None)
+    if owner is None or not isinstance(last, nn.Module) or isinstance(last, nn.Identity):
+        shown = f" {name}" if name else ""
+        raise PartialMLError(
+            f"--model{shown}: the LTML two-branch model (--loss ltml / ltml-llr) in the end-to-end setting "
+            "needs a ResNet-style backbone with a last stage layer4 (resnet18/34/50/101 or timm:resnet*)"
+        )
+    owner.layer4 = nn.Identity()
+    return backbone, last
+
+
+class ImageDualBranchClassifier(nn.Module):
+    """LTML's image model: shared stages, a per-branch copy of the last stage and a per-branch head.
+
+    Args:
+        backbone: a backbone ``(B, 3, H, W) -> (B, D, h, w)`` with ``out_channels`` ``D``, split by
+            :func:`split_last_stage` (it is modified in place).
+        head_u, head_r: the two image heads ``(B, D, h, w) -> (B, C)`` (Subnet-U's, Subnet-R's).
+        amp_dtype: autocast dtype on CUDA inputs (as :class:`~partialml.models.image_heads.ImageClassifier`).
+        name: the model's name, for the error of an unsupported backbone.
+
+    Submodules: ``backbone`` (``trunk``, ``last_u``, ``last_r``: the optimizer's backbone group) and
+    ``head`` (``u``, ``r``: the head group). ``last_r`` starts as a deep copy of ``last_u``.
+    """
+
+    standardize: None = None
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        head_u: nn.Module,
+        head_r: nn.Module,
+        *,
+        amp_dtype: torch.dtype | None = None,
+        name: str = "",
+    ) -> None:
+        super().__init__()
+        self.out_channels = int(cast(Any, backbone).out_channels)
+        trunk, last = split_last_stage(backbone, name=name)
+        self.backbone = nn.ModuleDict({"trunk": trunk, "last_u": last, "last_r": copy.deepcopy(last)})
+        self.head = nn.ModuleDict({"u": head_u, "r": head_r})
+        self.amp_dtype = amp_dtype
+
+    def branches(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(u, r)``: both branches' logits ``(B, C)`` float32 on images ``(B, 3, H, W)``; the shared
+        stages run once."""
+        use_amp = self.amp_dtype is not None and x.device.type == "cuda"
+        with torch.autocast(device_type=x.device.type, dtype=self.amp_dtype, enabled=use_amp):
+            h = self.backbone["trunk"](x)
+            u = self.head["u"](self.backbone["last_u"](h))
+            r = self.head["r"](self.backbone["last_r"](h))
+        return u.float(), r.float()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The test-time combination: logit of the mean of the two branches' probabilities."""
+        u, r = self.branches(x)
+        return average_probability_logit(u, r)
+
+
 __all__ = [
     "DUAL_BRANCH",
     "DualBranchClassifier",
+    "ImageDualBranchClassifier",
     "average_probability_logit",
     "build_dual_branch_classifier",
     "model_from_meta",
+    "split_last_stage",
 ]
