@@ -41,21 +41,17 @@ def predict_scores(
     )
     was_training = model.training
     model.eval()
+    out: Tensor | None = None
     try:
-        parts: list[Tensor] = []
-        positions: list[Tensor] = []
         for x, pos in batches:
-            parts.append(torch.sigmoid(model(x).float()).cpu())
-            positions.append(pos)
+            probs = torch.sigmoid(model(x).float()).cpu()
+            if out is None:  # one (n, C) float32 result, filled in place: no list of parts, no concatenation
+                out = torch.empty(len(row_idx), probs.shape[1], dtype=torch.float32)
+            out[pos] = probs  # memmap reads may reorder rows within a batch
     finally:
         model.train(was_training)
-    if not parts:
-        out_dim = _out_features(model)
-        return torch.zeros(0, out_dim)
-    scores = torch.cat(parts)
-    order = torch.cat(positions)
-    out = torch.empty_like(scores)
-    out[order] = scores  # memmap reads may reorder rows within a batch
+    if out is None:
+        return torch.zeros(0, _out_features(model))
     return out
 
 

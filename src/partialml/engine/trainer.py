@@ -109,7 +109,8 @@ def split_train_val(num_samples: int, val_fraction: float, seed: int) -> tuple[n
     n_val = round(val_fraction * num_samples)
     if val_fraction > 0 and num_samples - n_val < 1:
         raise PartialMLError(f"--val-fraction {val_fraction} leaves no training sample of {num_samples}")
-    return np.sort(perm[n_val:]).astype(np.int64), np.sort(perm[:n_val]).astype(np.int64)
+    train, val = np.sort(perm[n_val:]), np.sort(perm[:n_val])  # already int64: no further copy
+    return train.astype(np.int64, copy=False), val.astype(np.int64, copy=False)
 
 
 def check_finite_features(x: Any, *, source: str, chunk_rows: int = 16384) -> None:
@@ -176,6 +177,17 @@ def load_data(data: str, *, format: str = "auto") -> Any:
     return load_feature_data(resolve_data_path(data), format=cast(Any, format))
 
 
+def _has_value(labels: np.ndarray, value: int, *, block_entries: int = 1 << 20) -> bool:
+    """Whether the ``(N, C)`` label matrix holds ``value`` anywhere; scanned by row blocks so that no
+    ``(N, C)`` boolean temporary is made (``min``/``max`` answer ``-1`` and ``1`` with no temporary)."""
+    if labels.size == 0:
+        return False
+    if value == int(labels.min()) or value == int(labels.max()):
+        return True
+    step = max(1, block_entries // max(labels.shape[1], 1))
+    return any((labels[a : a + step] == value).any() for a in range(0, labels.shape[0], step))
+
+
 def observed_labels(config: TrainConfig, full: np.ndarray, given: np.ndarray | None) -> np.ndarray:
     """The observed training labels of the config's partial scheme (``(N, C)`` int8)."""
     from partialml.labels import apply_scheme, parse_scheme
@@ -186,7 +198,7 @@ def observed_labels(config: TrainConfig, full: np.ndarray, given: np.ndarray | N
             f"--partial given: the data {config.data!r} has no partial labels of its own; "
             "choose a simulated scheme (single-positive, fraction:F, fpc:N, rps:P) or full"
         )
-    full_for_scheme = None if (scheme.kind == "given" and (full < 0).any()) else full
+    full_for_scheme = None if (scheme.kind == "given" and _has_value(full, -1)) else full
     return np.asarray(
         apply_scheme(scheme, full_for_scheme, given=given, seed=config.partial_seed), dtype=np.int8
     )
@@ -218,7 +230,7 @@ def prepare_data(config: TrainConfig, data: Any | None = None) -> PreparedData:
     else:
         val_labels = observed[val_rows].copy()
         unknown_as = "ignored"
-        if not (observed == 0).any():  # no observed negative anywhere (single-positive, fraction:F)
+        if not _has_value(observed, 0):  # no observed negative anywhere (single-positive, fraction:F)
             val_labels[val_labels < 0] = 0
             unknown_as = "negative"
     test = getattr(data, "test", None)
@@ -252,7 +264,11 @@ def warn_classes_without_positive(prepared: PreparedData) -> None:
 
     from partialml.errors import PartialMLWarning
 
-    has_positive = (prepared.observed[prepared.train_rows] == 1).any(axis=0)
+    rows, observed = prepared.train_rows, prepared.observed
+    has_positive = np.zeros(observed.shape[1], dtype=bool)
+    step = max(1, (1 << 20) // max(observed.shape[1], 1))  # row blocks: no (N, C) copy of the labels
+    for a in range(0, len(rows), step):
+        has_positive |= (observed[rows[a : a + step]] == 1).any(axis=0)
     empty = [name for name, ok in zip(prepared.class_names, has_positive, strict=True) if not ok]
     if empty:
         shown = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
@@ -265,13 +281,20 @@ def warn_classes_without_positive(prepared: PreparedData) -> None:
 
 
 def build_label_store(prepared: PreparedData) -> Any:
-    """A LabelStore over the training subset; full labels included when they have no unknown."""
+    """A LabelStore over the training subset; full labels included when they have no unknown.
+
+    The training-row subsets are fresh ``(n_train, C)`` int8 arrays made here, so the store keeps them
+    without a second copy (``copy=False``).
+    """
     from partialml.labels import LabelStore
 
     rows = prepared.train_rows
     full = prepared.full[rows]
     return LabelStore.from_dense(
-        prepared.observed[rows], full=None if (full < 0).any() else full, class_names=prepared.class_names
+        prepared.observed[rows],
+        full=None if full.size and int(full.min()) < 0 else full,
+        class_names=prepared.class_names,
+        copy=False,
     )
 
 
@@ -935,10 +958,10 @@ class Trainer:
         from partialml.metrics.groups import group_mean_ap
 
         p = self.prepared
-        labels = p.full[p.train_rows]
-        if (labels < 0).any():
-            labels = p.observed[p.train_rows]
-        counts = (labels == 1).sum(axis=0)
+        if self.store.has_full:  # build_label_store keeps the full labels exactly when they are complete
+            counts = self.store.positives_per_class(full=True).numpy()
+        else:
+            counts = (p.observed[p.train_rows] == 1).sum(axis=0)
         groups = head_medium_tail(counts, scale=self.config.group_scale)
         per_class = report.get("per_class") or {}
         ap = [math.nan if per_class.get(n) is None else float(per_class[n]) for n in p.class_names]
@@ -969,9 +992,11 @@ class Trainer:
         best_path = self.run.checkpoint("best")
         source = best_path if best_path.is_file() else self.run.checkpoint("last")
         state = load_checkpoint(source, map_location=self.device)
+        best_epoch = int(state["epoch"])
         model = self.model
         current = {k: v.detach().clone() for k, v in model.state_dict().items()}
         model.load_state_dict(state["model"])
+        del state  # the checkpoint also holds the label store: free it before scoring
         try:
             val = None
             if len(prepared.val_rows):
@@ -998,7 +1023,7 @@ class Trainer:
         finally:
             model.load_state_dict(current)
         return {
-            "best_epoch": int(state["epoch"]),
+            "best_epoch": best_epoch,
             "epochs_run": len(self.history),
             "stopped_early": self.stopped_early,
             "checkpoint": source.name,

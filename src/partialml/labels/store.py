@@ -134,8 +134,14 @@ def _as_int_vector(x: Any, what: str, *, allow_bool: bool = False) -> np.ndarray
 
 
 def _most_common(arr: np.ndarray) -> int:
-    counts = [(int(np.count_nonzero(arr == v)), v) for v in (UNKNOWN, NEGATIVE, POSITIVE)]
-    return max(counts, key=lambda cv: cv[0])[1]
+    """The most frequent of ``-1, 0, 1`` in ``(N, C)`` ``arr`` (ties: that order), by row blocks."""
+    step = max(1, _CHUNK_ENTRIES // max(arr.shape[1], 1))
+    counts = [0, 0, 0]
+    for a in range(0, arr.shape[0], step):
+        block = arr[a : a + step]
+        for i, v in enumerate((UNKNOWN, NEGATIVE, POSITIVE)):
+            counts[i] += int(np.count_nonzero(block == v))
+    return max(zip(counts, (UNKNOWN, NEGATIVE, POSITIVE), strict=True), key=lambda cv: cv[0])[1]
 
 
 def _check_default(default: Any, allowed: tuple[int, ...], what: str) -> int:
@@ -182,12 +188,15 @@ class _LabelMatrix:
         raise PartialMLError(f"unknown layout {layout!r}; expected 'auto', 'dense' or 'csr'")
 
     @classmethod
-    def from_dense(cls, arr: np.ndarray, *, layout: str, default: int | None = None) -> _LabelMatrix:
-        """``arr``: a validated C-contiguous int8 ``(N, C)`` matrix (copied: the caller may change it)."""
+    def from_dense(
+        cls, arr: np.ndarray, *, layout: str, default: int | None = None, copy: bool = True
+    ) -> _LabelMatrix:
+        """``arr``: a validated C-contiguous int8 ``(N, C)`` matrix, copied for the dense layout unless
+        ``copy=False`` (then the matrix keeps ``arr`` itself and the caller must not change it)."""
         n, c = arr.shape
         default = _most_common(arr) if default is None else default
         if cls.resolve_layout(layout, n, c) == "dense":
-            return cls(n, c, default=default, dense=arr.copy())
+            return cls(n, c, default=default, dense=arr.copy() if copy else arr)
         mask = arr != default
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(mask.sum(axis=1, dtype=np.int64), out=indptr[1:])
@@ -553,6 +562,7 @@ class LabelStore:
         full: LabelsLike | None = None,
         class_names: Sequence[str] | None = None,
         layout: Layout = "auto",
+        copy: bool = True,
     ) -> LabelStore:
         """A store from an ``(N, C)`` observed matrix in ``{1, 0, -1}``.
 
@@ -563,19 +573,23 @@ class LabelStore:
             class_names: ``C`` unique names; default ``class_0 .. class_{C-1}``.
             layout: ``"auto"`` (dense up to :data:`DENSE_MAX_ENTRIES` entries, else CSR), ``"dense"``
                 or ``"csr"``; the results are identical.
+            copy: ``True`` (default): a dense store holds its own copies. ``False``: C-contiguous int8
+                arrays are kept as they are, without a copy (for a caller that built them for the
+                store and will not change them; the trainer's training-row subsets), so one
+                ``(N, C)`` int8 matrix per label set is held instead of two.
 
         Raises:
             PartialMLError: invalid values or shapes, or full labels that contradict the observed ones.
         """
         obs = validate_labels(observed, what="observed labels")
         n, c = obs.shape
-        obs_matrix = _LabelMatrix.from_dense(obs, layout=layout)
+        obs_matrix = _LabelMatrix.from_dense(obs, layout=layout, copy=copy)
         full_matrix = None
         if full is not None:
             ful = validate_labels(full, num_classes=c, allow_unknown=False, what="full labels")
             if ful.shape[0] != n:
                 raise PartialMLError(f"full labels have {ful.shape[0]} samples, observed labels {n}")
-            full_matrix = _LabelMatrix.from_dense(ful, layout=layout)
+            full_matrix = _LabelMatrix.from_dense(ful, layout=layout, copy=copy)
             _check_agreement(obs_matrix, full_matrix)
         return cls(obs_matrix, full=full_matrix, class_names=_class_names(class_names, c))
 
