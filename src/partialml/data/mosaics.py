@@ -20,6 +20,9 @@ On disk (:func:`write_mosaics`), in the output folder::
                                    output folder (the image root)
     <split>.npy                    (image_format="npy") ``(N, 56, 56)`` uint8; the CSV path of row ``i`` is
                                    ``<split>.npy#<i>``, for :class:`~partialml.data.images.ArrayImageDataset`
+    <split>_boxes.csv              one box per occupied cell, of its garment's class, in the generic box CSV
+                                   format of :mod:`partialml.data.boxes` (``path,class,x0,y0,x1,y1``), for
+                                   ``partialml analyze cam``
     mosaics.json                   what was built: seed, counts, policy, sources of every cell
 
 IDX files (:func:`read_idx`): the MNIST format (big-endian header: two zero bytes, a type code, the number of
@@ -308,6 +311,8 @@ def write_mosaics(
     Returns:
         The metadata written to ``mosaics.json`` (without the per-cell sources).
     """
+    from partialml.data.boxes import mosaic_boxes, write_boxes_csv
+
     if image_format not in ("png", "npy"):
         raise PartialMLError(f"image_format={image_format!r}; expected 'png' or 'npy'")
     for name, value in (("train", train), ("val", val), ("test", test)):
@@ -369,6 +374,10 @@ def write_mosaics(
                 np.save(tmp / f"{split}.npy", mosaics.images)
                 names = [f"{split}.npy#{i}" for i in range(count)]
             _write_csv(tmp / f"{split}.csv", names, mosaics.labels, FASHION_MNIST_CLASSES)
+            boxes = mosaic_boxes(
+                names, mosaics.sources, labels, FASHION_MNIST_CLASSES, cell=(images.shape[1], images.shape[2])
+            )
+            write_boxes_csv(tmp / f"{split}_boxes.csv", boxes)
             source_set = "t10k" if split == "test" else "train"
             meta["splits"][split] = {  # type: ignore[index]
                 "count": count,
