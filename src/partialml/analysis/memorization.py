@@ -1,5 +1,7 @@
 """The memorization study of the LL paper (Kim et al., "Large Loss Matters in Weakly Supervised
-Multi-Label Classification", CVPR 2022, Table 1 and Fig. 2), on the ``features`` setting.
+Multi-Label Classification", CVPR 2022, Table 1 and Fig. 2), in every training setting: the recorder is
+a step callback of the trainer, which sees the feature batches and the image batches (``--setting
+end-to-end``, ``linear-init``: phase 2's epochs, the linear phase is not recorded) alike.
 
 During training with the assume-negative (AN) target, every training entry ``(sample, class)`` gets a
 per-entry loss each epoch: ``l = BCE(z, 1[observed == 1])`` (unknown as negative), read at the step where

@@ -12,6 +12,10 @@ corrected; :attr:`~partialml.losses.large_loss._LargeLoss.last_selection`). Agai
 
 Unknown entries are those unknown in the step's targets, so an LL-Cp correction, once written, leaves
 the pool in later epochs. Epochs without a choice (epoch 0, the warm-up) have ``precision = None``.
+
+Every setting: the recorder is a step callback of the trainer, which sees the batches of feature rows
+and of images alike (``--setting end-to-end`` / ``linear-init``: the image labels are read once per run;
+for ``linear-init`` the recorded epochs are those of phase 2, the end-to-end fine-tuning).
 """
 
 from __future__ import annotations
@@ -182,7 +186,9 @@ def run_selection(
     over seeds) and ``selection.png`` (precision and recall per epoch, seed 0's run or the first seed).
     """
     from partialml.analysis.sweeps import check_output_dir, mean_std, train_run, write_csv, write_json
-    from partialml.engine.trainer import check_loss_options, load_data, prepare_data
+    from partialml.engine.extract import IMAGE_SETTINGS
+    from partialml.engine.inference import prepare_setting_data
+    from partialml.engine.trainer import check_loss_options, load_data
 
     for loss in losses:
         if loss not in LL_LOSSES:
@@ -190,13 +196,13 @@ def run_selection(
         check_loss_options(loss, config.loss_args)
     seeds = [config.seed] if not seeds else list(seeds)
     out = check_output_dir(output_dir, SELECTION_OUTPUTS, overwrite=overwrite)
-    data = load_data(config.data, format=config.format)
+    data = None if config.setting in IMAGE_SETTINGS else load_data(config.data, format=config.format)
     rows: list[dict[str, Any]] = []
     protocols: dict[str, Any] = {}
     for loss in losses:
         for seed in seeds:
             cfg = config.updated({"loss": loss, "seed": seed})
-            prepared = prepare_data(cfg, data)
+            prepared, _ = prepare_setting_data(cfg, data)  # image settings: the image labels
             recorder = SelectionRecorder(full=torch.as_tensor(prepared.full[prepared.train_rows]))
             result = train_run(
                 cfg,

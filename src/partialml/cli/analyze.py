@@ -1,4 +1,4 @@
-"""``partialml analyze``: the LL paper's analyses (memorization, selection, delta-rel, data-size).
+"""``partialml analyze``: the LL paper's analyses (memorization, selection, delta-rel, data-size, cam).
 
 Wiring only: flags to a :class:`~partialml.engine.TrainConfig` (the same keys as ``partialml train``,
 through :func:`~partialml.engine.resolve_config`), then :mod:`partialml.analysis`.
@@ -15,7 +15,7 @@ from partialml.cli.common import parse_key_values
 
 analyze_app = typer.Typer(
     name="analyze",
-    help="The LL paper's analyses: memorization, selection, delta-rel, data-size.",
+    help="The LL paper's analyses: memorization, selection, delta-rel, data-size, cam (pointing game).",
     no_args_is_help=True,
 )
 
@@ -50,6 +50,20 @@ DeviceOpt = Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")]
 OutputOpt = Annotated[Optional[str], typer.Option(help="Folder for the analysis files and its runs/.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace earlier analysis files and runs.")]
 NoPlotOpt = Annotated[bool, typer.Option("--no-plot", help="Do not draw the PNG chart.")]
+
+
+def _train_options() -> dict[str, Any]:
+    """``partialml train``'s typer options by parameter name (one definition of each training flag)."""
+    from typing import get_type_hints
+
+    from partialml.cli.train import train_command
+
+    hints = get_type_hints(train_command, include_extras=True)
+    return {name: hint.__metadata__[0] for name, hint in hints.items() if hasattr(hint, "__metadata__")}
+
+
+#: ``partialml train``'s options; memorization and selection take its image-setting flags from here.
+TRAIN = _train_options()
 
 
 def _config(loss: str | None, loss_arg: list[str] | None, config: Path | None, **flags: Any) -> Any:
@@ -88,6 +102,14 @@ def memorization_command(
     val_labels: ValLabelsOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
+    setting: Annotated[Optional[str], TRAIN["setting"]] = None,
+    image_root: Annotated[Optional[str], TRAIN["image_root"]] = None,
+    test_split: Annotated[Optional[str], TRAIN["test_split"]] = None,
+    model: Annotated[Optional[str], TRAIN["model"]] = None,
+    weights: Annotated[Optional[str], TRAIN["weights"]] = None,
+    width: Annotated[Optional[int], TRAIN["width"]] = None,
+    image_size: Annotated[Optional[int], TRAIN["image_size"]] = None,
+    transforms: Annotated[Optional[str], TRAIN["transforms"]] = None,
     max_entries: Annotated[
         int, typer.Option(help="Record at most this many (sample, class) entries (a seeded sample above).")
     ] = 2_000_000,
@@ -103,7 +125,9 @@ def memorization_command(
         loss, loss_arg, config, data=data, format=format, partial=partial, partial_seed=partial_seed,
         epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, weight_decay=weight_decay,
         head=head, hidden_dim=hidden_dim, standardize=standardize, val_fraction=val_fraction,
-        val_labels=val_labels, seed=seed, device=device, output_dir=output_dir,
+        val_labels=val_labels, seed=seed, device=device, output_dir=output_dir, setting=setting,
+        image_root=image_root, test_split=test_split, model=model, weights=weights, width=width,
+        image_size=image_size, transforms=transforms,
     )  # fmt: skip
     result = run_memorization(
         cfg,
@@ -141,6 +165,14 @@ def selection_command(
     val_labels: ValLabelsOpt = None,
     seeds: SeedsOpt = "0",
     device: DeviceOpt = None,
+    setting: Annotated[Optional[str], TRAIN["setting"]] = None,
+    image_root: Annotated[Optional[str], TRAIN["image_root"]] = None,
+    test_split: Annotated[Optional[str], TRAIN["test_split"]] = None,
+    model: Annotated[Optional[str], TRAIN["model"]] = None,
+    weights: Annotated[Optional[str], TRAIN["weights"]] = None,
+    width: Annotated[Optional[int], TRAIN["width"]] = None,
+    image_size: Annotated[Optional[int], TRAIN["image_size"]] = None,
+    transforms: Annotated[Optional[str], TRAIN["transforms"]] = None,
     output_dir: OutputOpt = None,
     overwrite: OverwriteOpt = False,
     no_plot: NoPlotOpt = False,
@@ -156,7 +188,8 @@ def selection_command(
         partial_seed=partial_seed, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
         weight_decay=weight_decay, head=head, hidden_dim=hidden_dim, standardize=standardize,
         val_fraction=val_fraction, val_labels=val_labels, seed=seed_list[0], device=device,
-        output_dir=output_dir,
+        output_dir=output_dir, setting=setting, image_root=image_root, test_split=test_split, model=model,
+        weights=weights, width=width, image_size=image_size, transforms=transforms,
     )  # fmt: skip
     result = run_selection(
         cfg, losses=losses, seeds=seed_list, output_dir=cfg.output_dir, overwrite=overwrite, plot=not no_plot
@@ -283,3 +316,64 @@ def _echo_summary(summary: list[dict[str, Any]], x: str) -> None:
             f"{row['loss']} {x}={row[x]:g}: test mAP {fmt(row['test_mAP_mean'], row['test_mAP_std'])}, "
             f"val mAP {fmt(row['val_mAP_mean'], row['val_mAP_std'])} ({row['seeds']} seeds)"
         )
+
+
+@analyze_app.command("cam")
+def cam_command(
+    run: Annotated[Path, typer.Option(help="Run directory of an image model (end-to-end or linear-init).")],
+    boxes: Annotated[
+        Path,
+        typer.Option(help="Boxes: a VOC devkit folder (or Annotations/), a COCO instances JSON or a CSV."),
+    ],
+    box_format: Annotated[str, typer.Option(help="voc, coco or csv (path,class,x0,y0,x1,y1).")],
+    output_dir: Annotated[Path, typer.Option(help="Folder for pointing_game.json/.csv and the PNG.")],
+    data: Annotated[
+        Optional[str],
+        typer.Option(help="Image label file or dataset folder (default: the run's test split)."),
+    ] = None,
+    format: Annotated[str, typer.Option(help="Label format of --data (auto: extension).")] = "auto",
+    image_root: Annotated[
+        Optional[str], typer.Option(help="Folder the image paths of --data are relative to.")
+    ] = None,
+    split: Annotated[str, typer.Option(help="train or test (dataset folders).")] = "test",
+    tolerance: Annotated[
+        float, typer.Option(help="Hit distance to a box, pixels of the model input (original protocol: 15).")
+    ] = 15.0,
+    examples: Annotated[int, typer.Option(help="Images drawn in cam_examples.png (0: none).")] = 8,
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Pointing game of the run's class activation maps on a split with object boxes (Zhang et al. 2016)."""
+    from partialml.analysis.cam import run_pointing_game
+    from partialml.errors import PartialMLError
+
+    if box_format not in ("voc", "coco", "csv"):
+        raise PartialMLError(f"--box-format: got {box_format!r}; expected voc, coco or csv")
+    if checkpoint not in ("best", "last"):
+        raise PartialMLError(f"--checkpoint: got {checkpoint!r}; expected best or last")
+    if batch_size < 1:
+        raise PartialMLError(f"--batch-size: got {batch_size}; expected an integer >= 1")
+    result = run_pointing_game(
+        run,
+        boxes=boxes,
+        box_format=box_format,  # type: ignore[arg-type]
+        output_dir=output_dir,
+        data=data,
+        format=format,
+        image_root=image_root,
+        split=split,  # type: ignore[arg-type]
+        tolerance=tolerance,
+        examples=examples,
+        checkpoint=checkpoint,  # type: ignore[arg-type]
+        device=device,
+        batch_size=batch_size,
+        overwrite=overwrite,
+    )
+    typer.echo(
+        f"pointing game ({result['pairs']} image x class pairs, tolerance {tolerance:g} px): mean over "
+        f"classes {100 * result['mean_class_accuracy']:.1f} %, overall {100 * result['overall_accuracy']:.1f} %"
+    )
+    for path in result["written"]:
+        typer.echo(f"wrote {path}")

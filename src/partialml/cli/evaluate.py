@@ -12,7 +12,16 @@ import typer
 def evaluate_command(
     run: Annotated[Path, typer.Option(help="The run directory.")],
     data: Annotated[
-        Optional[str], typer.Option(help="Other feature data to score (default: the run's).")
+        Optional[str],
+        typer.Option(
+            help="Other data to score (default: the run's): features, or image labels for image runs."
+        ),
+    ] = None,
+    format: Annotated[
+        str, typer.Option(help="Image runs: the label format of --data (auto: extension).")
+    ] = "auto",
+    image_root: Annotated[
+        Optional[str], typer.Option(help="Image runs: folder the image paths of --data are relative to.")
     ] = None,
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
     output: Annotated[Optional[Path], typer.Option(help="Write the JSON report here too.")] = None,
@@ -21,7 +30,7 @@ def evaluate_command(
         Optional[Path], typer.Option(help="Also draw the test (else validation) AP per class to this PNG.")
     ] = None,
 ) -> None:
-    """Re-score a run (validation and test mAP) and print the report as JSON."""
+    """Re-score a run (validation and test mAP; feature or image runs) and print the report as JSON."""
     from partialml.engine.inference import evaluate_run, write_text
     from partialml.engine.run_dir import to_jsonable
 
@@ -29,7 +38,14 @@ def evaluate_command(
         from partialml.errors import PartialMLError
 
         raise PartialMLError(f"--checkpoint: got {checkpoint!r}; expected best or last")
-    report = evaluate_run(run, data=data, checkpoint=checkpoint, device=device)  # type: ignore[arg-type]
+    report = evaluate_run(
+        run,
+        data=data,
+        checkpoint=checkpoint,  # type: ignore[arg-type]
+        device=device,
+        format=format,
+        image_root=image_root,
+    )
     text = json.dumps(to_jsonable(report), indent=2) + "\n"
     if output is not None:
         write_text(output, text)

@@ -372,22 +372,19 @@ def build_run_image_model(config: Any, meta: dict[str, Any]) -> nn.Module:
     return build_image_model(rebuilt, num_classes=int(meta["num_classes"]), device=torch.device("cpu"))
 
 
-def predict_image_split(
+def read_image_split(
     loaded: Any,
     *,
     data: str,
     format: str = "auto",
     image_root: str | None = None,
     split: SplitRole = "test",
-    batch_size: int = 64,
-    num_workers: int = 0,
-) -> tuple[list[str], list[str], np.ndarray]:
-    """Probabilities of an image run's model on a label file or dataset folder.
+) -> tuple[Any, Path, Any]:
+    """The labels of ``data`` for an image run: ``(ImageLabelSet, image root, config)``, the config being
+    the run's with ``data`` / ``format`` / ``image_root`` (its test-time transforms read the images).
 
-    ``data`` is a csv/jsonl label file (read whole; ``split`` does not apply) or a dataset folder
-    (``split``: its training or test split, :data:`~partialml.engine.image_setting.DEFAULT_SPLITS`).
-    Images are read with the run's test-time transforms at its ``image_size``. Returns ``(image paths,
-    class names, (n, C) float32)``.
+    ``data`` is a csv/jsonl label file (read whole, with the run's classes) or a dataset folder
+    (``split``: its training or test split); its classes must be the run's, in order.
     """
     from partialml.data import read_image_labels
 
@@ -415,7 +412,31 @@ def predict_image_split(
             f"--data has classes {list(part.class_names)[:5]}...; the run was trained on {names[:5]}...",
             path=data,
         )
-    dataset = build_image_dataset(part.paths, root=resolve_image_root(config), config=config, train=False)
+    return part, resolve_image_root(config), config
+
+
+def predict_image_split(
+    loaded: Any,
+    *,
+    data: str,
+    format: str = "auto",
+    image_root: str | None = None,
+    split: SplitRole = "test",
+    batch_size: int = 64,
+    num_workers: int = 0,
+) -> tuple[list[str], list[str], np.ndarray]:
+    """Probabilities of an image run's model on a label file or dataset folder.
+
+    ``data`` is a csv/jsonl label file (read whole; ``split`` does not apply) or a dataset folder
+    (``split``: its training or test split, :data:`~partialml.engine.image_setting.DEFAULT_SPLITS`).
+    Images are read with the run's test-time transforms at its ``image_size``. Returns ``(image paths,
+    class names, (n, C) float32)``.
+    """
+    part, root, config = read_image_split(
+        loaded, data=data, format=format, image_root=image_root, split=split
+    )
+    names = loaded.class_names
+    dataset = build_image_dataset(part.paths, root=root, config=config, train=False)
     from partialml.engine.image_setting import predict_image_scores
 
     batches = _batches(
@@ -436,4 +457,5 @@ __all__ = [
     "extract_features",
     "extract_to_folder",
     "predict_image_split",
+    "read_image_split",
 ]

@@ -3,6 +3,13 @@
 A run directory holds its resolved ``config.yaml`` and checkpoints whose ``meta`` entry records the
 input dimension, the class names and the head; :func:`load_run_model` rebuilds the model from them
 (standardization statistics included, they are buffers of the model).
+
+:func:`prepare_run` is the one seam between a finished run and its own data, for every setting: it
+prepares the data as the run's training did (same partial labels, long-tail cut, validation split and
+validation labels: :func:`~partialml.engine.trainer.prepare_data`, through
+:func:`~partialml.engine.image_setting.prepare_image_data` for image runs) and
+:meth:`RunData.scores` scores a split with the run's model (feature rows, or the images read with the
+run's test-time transforms). ``evaluate``, the tuned thresholds, ``suggest`` and the analyses use it.
 """
 
 from __future__ import annotations
@@ -22,11 +29,18 @@ from partialml.engine.config import TrainConfig, load_config
 from partialml.engine.evaluate import predict_scores, split_report
 from partialml.engine.loaders import as_feature_matrix
 from partialml.engine.run_dir import RunDir
-from partialml.engine.trainer import check_finite_features, load_data, prepare_data, resolve_device
+from partialml.engine.trainer import (
+    PreparedData,
+    check_finite_features,
+    load_data,
+    prepare_data,
+    resolve_device,
+)
 from partialml.errors import PartialMLError
 from partialml.models.heads import FeatureClassifier, build_feature_classifier
 
 CheckpointName = Literal["best", "last"]
+RunSplit = Literal["train", "val", "test"]
 
 
 @dataclass
@@ -78,6 +92,118 @@ def load_run_model(
     return LoadedRun(run_dir=run_dir, config=config, state=state, model=model, device=dev)
 
 
+def is_image_run(loaded: LoadedRun) -> bool:
+    """Whether the run holds an image model (``end-to-end`` or ``linear-init``)."""
+    from partialml.engine.extract import IMAGE_SETTINGS
+
+    return loaded.state["meta"].get("setting") in IMAGE_SETTINGS
+
+
+def prepare_setting_data(config: TrainConfig, data: Any = None) -> tuple[PreparedData, Any]:
+    """``(prepared, images)`` of ``config`` as its training prepares them, for either setting.
+
+    Features: :func:`~partialml.engine.trainer.prepare_data` (on ``data`` when given, already read) and
+    ``images`` ``None``. Image settings: :func:`~partialml.engine.image_setting.prepare_image_data`
+    (``prepared.features`` are ``(N, 1)`` image row numbers; ``images`` an
+    :class:`~partialml.engine.image_setting.ImageData` with the paths).
+    """
+    from partialml.engine.extract import IMAGE_SETTINGS
+
+    if config.setting in IMAGE_SETTINGS:
+        from partialml.engine.image_setting import prepare_image_data
+
+        return prepare_image_data(config)
+    return prepare_data(config, data), None
+
+
+@dataclass
+class RunData:
+    """A run's own data prepared as in its training (:func:`prepare_run`), and its sample names.
+
+    Attributes:
+        loaded: the run (model in eval mode).
+        prepared: :class:`~partialml.engine.trainer.PreparedData`; ``train_rows`` / ``val_rows`` index
+            its ``N`` training rows, ``val_labels`` and ``test_labels`` are what the run was scored on.
+        images: the image paths of an image run (``None`` for features).
+        sample_names: ``N`` names of the training rows: image paths, the data's ids, or 0-based rows.
+    """
+
+    loaded: LoadedRun
+    prepared: PreparedData
+    images: Any
+    sample_names: list[str]
+
+    def scores(self, split: RunSplit, *, batch_size: int | None = None) -> np.ndarray:
+        """Probabilities ``(n, C)`` float32 of the run's model on ``split``: ``train`` every training row
+        (``N``, validation rows included, in row order), ``val`` the rows ``val_rows``, ``test`` the test
+        split. ``batch_size``: 1024 feature rows, or the trainer's scoring batch for images
+        (``min(eval_batch_size, 4 * batch_size)``, so the scores equal those of training).
+        """
+        p, loaded = self.prepared, self.loaded
+        if split not in ("train", "val", "test"):
+            raise PartialMLError(f"split: got {split!r}; expected train, val or test")
+        if split == "test" and p.test_labels is None:
+            raise PartialMLError("the run's data has no test split", path=p.source)
+        rows = p.val_rows if split == "val" else None
+        if self.images is None:
+            features = p.test_features if split == "test" else p.features
+            assert features is not None
+            out = predict_scores(
+                loaded.model, features, rows, batch_size=batch_size or 1024, device=loaded.device
+            )
+            return out.numpy()
+        config = loaded.config
+        paths = self.images.test_paths if split == "test" else self.images.train_paths
+        bs = batch_size or min(config.eval_batch_size, 4 * config.batch_size)
+        return image_scores(loaded, paths, root=self.images.root, config=config, rows=rows, batch_size=bs)
+
+
+def image_scores(
+    loaded: LoadedRun,
+    paths: Sequence[str],
+    *,
+    root: Path,
+    config: TrainConfig,
+    rows: np.ndarray | None = None,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """``(n, C)`` float32 probabilities of an image run's model on ``paths[rows]`` (all when ``None``),
+    read with ``config``'s test-time transforms (unreadable images skipped by ``--on-bad-image skip``
+    score 0)."""
+    from partialml.engine.image_setting import ImageBatches, build_image_dataset, predict_image_scores
+
+    dataset = build_image_dataset(paths, root=root, config=config, train=False)
+    chosen = np.arange(len(paths)) if rows is None else np.asarray(rows, dtype=np.int64)
+    batches = ImageBatches(
+        dataset, chosen, batch_size=batch_size, device=loaded.device, num_workers=config.num_workers
+    )
+    scores = predict_image_scores(loaded.model, batches)
+    if scores.numel() == 0:
+        return np.zeros((len(chosen), len(loaded.class_names)), dtype=np.float32)
+    return scores.numpy()
+
+
+def prepare_run(loaded: LoadedRun) -> RunData:
+    """The run's own data, prepared as its training did (either setting), checked against the model."""
+    prepared, images = prepare_setting_data(loaded.config)
+    if images is None:
+        _check_compatible(loaded, prepared.data, str(loaded.config.data))
+        ids = getattr(prepared.data.train, "ids", None) if prepared.data is not None else None
+        n = int(prepared.features.shape[0])
+        # rows of the source file: after a long-tail cut, the kept ones
+        rows = np.arange(n) if prepared.source_rows is None else np.asarray(prepared.source_rows)
+        names = [str(ids[r]) for r in rows] if ids is not None else [str(int(r)) for r in rows]
+    else:
+        if list(prepared.class_names) != loaded.class_names:
+            raise PartialMLError(
+                f"the run's data has classes {prepared.class_names[:5]}...; the run was trained on "
+                f"{loaded.class_names[:5]}...",
+                path=prepared.source,
+            )
+        names = [str(p) for p in images.train_paths]
+    return RunData(loaded=loaded, prepared=prepared, images=images, sample_names=names)
+
+
 def _check_compatible(loaded: LoadedRun, data: Any, source: str) -> None:
     meta = loaded.state["meta"]
     if len(data.class_names) != int(meta["num_classes"]):
@@ -98,12 +224,16 @@ def evaluate_run(
     data: str | None = None,
     checkpoint: CheckpointName = "best",
     device: str = "auto",
-    batch_size: int = 1024,
+    batch_size: int | None = None,
+    format: str = "auto",
+    image_root: str | None = None,
 ) -> dict[str, Any]:
     """Re-score a run: its validation split (same split and labels as in training) and test split.
 
-    With ``data`` other than the run's own, that data's test split is scored (its training split when it
-    has no test split), with its full labels. Returns plain data: ``{"run", "checkpoint", "epoch", "data",
+    Works for every setting (:func:`prepare_run`). With ``data`` other than the run's own, that data's
+    test split is scored (its training split when it has no test split), with its full labels; for an
+    image run ``data`` is an image label file (read whole) or a dataset folder (its test split), read
+    with ``format`` and ``image_root``. Returns plain data: ``{"run", "checkpoint", "epoch", "data",
     "val", "test"}`` (``val`` only for the run's own data; each a report as in ``metrics.json``).
     """
     loaded = load_run_model(run, checkpoint=checkpoint, device=device)
@@ -118,27 +248,40 @@ def evaluate_run(
         "test": None,
     }
 
-    def report(features: Any, rows: Any, labels: np.ndarray) -> dict[str, Any]:
-        scores = predict_scores(loaded.model, features, rows, batch_size=batch_size, device=loaded.device)
+    def report(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
         return split_report(scores, labels, class_names=names, empty_class=config.empty_class)
 
     if data is None or data == config.data:
-        prepared = prepare_data(config)
-        _check_compatible(loaded, prepared.data, str(config.data))
+        own = prepare_run(loaded)
+        prepared = own.prepared
         if len(prepared.val_rows):
-            out["val"] = report(prepared.features, prepared.val_rows, prepared.val_labels)
+            out["val"] = report(own.scores("val", batch_size=batch_size), prepared.val_labels)
             out["val"]["labels"] = config.val_labels
             out["val"]["unknown_as"] = prepared.val_unknown_as
-        if prepared.test_features is not None and prepared.test_labels is not None:
-            out["test"] = report(prepared.test_features, None, prepared.test_labels)
+        if prepared.test_labels is not None:
+            out["test"] = report(own.scores("test", batch_size=batch_size), prepared.test_labels)
             out["test"]["labels"] = "full"
+        return out
+    if is_image_run(loaded):
+        from partialml.engine.extract import read_image_split
+
+        part, root, image_config = read_image_split(
+            loaded, data=data, format=format, image_root=image_root, split="test"
+        )
+        bs = batch_size or min(config.eval_batch_size, 4 * config.batch_size)
+        scores = image_scores(loaded, part.paths, root=root, config=image_config, batch_size=bs)
+        out["test"] = report(scores, np.asarray(part.labels, dtype=np.int8))
+        out["test"]["labels"] = "full"
         return out
     other = load_data(data, format="auto")
     _check_compatible(loaded, other, data)
     split = other.test if getattr(other, "test", None) is not None else other.train
     out["split"] = "test" if split is getattr(other, "test", None) else "train"
     check_finite_features(split.x, source=data)
-    out["test"] = report(as_feature_matrix(split.x), None, np.asarray(split.labels, dtype=np.int8))
+    feature_scores = predict_scores(
+        loaded.model, as_feature_matrix(split.x), None, batch_size=batch_size or 1024, device=loaded.device
+    )
+    out["test"] = report(feature_scores.numpy(), np.asarray(split.labels, dtype=np.int8))
     out["test"]["labels"] = "full"
     return out
 
@@ -222,9 +365,15 @@ def write_text(path: str | Path, text: str) -> None:
 
 __all__ = [
     "LoadedRun",
+    "RunData",
+    "RunSplit",
     "evaluate_run",
+    "image_scores",
+    "is_image_run",
     "load_run_model",
     "predict_split",
     "predictions_csv",
+    "prepare_run",
+    "prepare_setting_data",
     "write_text",
 ]

@@ -146,8 +146,9 @@ def export_run(
 ) -> tuple[Path, Path]:
     """Write ``output`` (safetensors) and its ``.json`` sidecar from ``run``'s checkpoint.
 
-    ``thresholds="tuned"`` tunes per-class thresholds on the run's validation split (falls back to 0.5
-    for every class when the run has none); ``"default"`` writes 0.5 everywhere. Returns both paths.
+    ``thresholds="tuned"`` tunes per-class thresholds on the run's validation split, for feature and
+    image runs alike (:func:`~partialml.tools.thresholds.run_thresholds`; falls back to 0.5 for every
+    class when the run has none); ``"default"`` writes 0.5 everywhere. Returns both paths.
     """
     from safetensors.torch import save
 
@@ -180,7 +181,7 @@ def export_run(
     num_classes = int(meta["num_classes"])
     values = np.full(num_classes, DEFAULT_THRESHOLD)
     source = "default"
-    if thresholds == "tuned" and not image_run and int(meta.get("num_val", 0)) > 0:  # image runs: 0.5
+    if thresholds == "tuned" and int(meta.get("num_val", 0)) > 0:  # any setting (images: val images)
         values = run_thresholds(run, checkpoint=checkpoint, device="cpu").thresholds
         source = "tuned"
     metrics_path = loaded.run_dir.metrics

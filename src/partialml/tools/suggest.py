@@ -1,7 +1,8 @@
 """Missing-label suggestions: the unknown training entries a trained run finds most likely positive.
 
 ``partialml suggest --run DIR`` ranks every **unknown** (``-1``) entry of the run's training split by
-the model's probability ``sigmoid(logit)``, best first. The observed labels are the run's: the
+the model's probability ``sigmoid(logit)``, best first, for feature and image runs (the sample names
+are then the image paths of the label file). The observed labels are the run's: the
 LabelStore of the checkpoint for the rows the model trained on (LL-Cp's corrections included: an entry
 that LL-Cp turned positive is no longer unknown) and the partial scheme's labels for the validation rows.
 
@@ -14,7 +15,8 @@ Two ways of scoring:
   of the rows from a generator seeded with the run seed, cut into K near-equal parts); for each fold the
   run's config (same loss, options, epochs, head, seed, validation protocol inside the other folds) is
   trained in memory on the other folds, from the same observed labels, and scores the fold. No entry
-  is scored by a model that saw it.
+  is scored by a model that saw it. Feature runs only: for an image run this would be K trainings of
+  the image model, and it is refused with one error line (extract features and train a features run).
 
 The probabilities also go out in the layout of cleanlab's multi-label functions
 (:func:`cleanlab_inputs`).
@@ -80,16 +82,30 @@ def training_scores(
     device: str = "auto",
     batch_size: int = 1024,
 ) -> TrainingScores:
-    """Probabilities of every training row of ``run``: in-sample, or out-of-fold with ``folds``."""
-    from partialml.engine.evaluate import predict_scores
-    from partialml.engine.inference import load_run_model
-    from partialml.engine.trainer import prepare_data
+    """Probabilities of every training row of ``run``: in-sample, or out-of-fold with ``folds``.
+
+    Any setting in-sample (image runs: the training images read with the run's test-time transforms,
+    sample names their paths; :func:`partialml.engine.inference.prepare_run`). Out-of-fold scores train
+    ``folds`` models in memory, which only the ``features`` setting does.
+
+    Raises:
+        PartialMLError: ``folds`` on an image run (``end-to-end``, ``linear-init``).
+    """
+    from partialml.engine.inference import is_image_run, load_run_model, prepare_run
     from partialml.labels import LabelStore
 
     _check_folds(folds)
     loaded = load_run_model(run, checkpoint=checkpoint, device=device)  # type: ignore[arg-type]
     config = loaded.config
-    prepared = prepare_data(config)
+    if folds is not None and is_image_run(loaded):
+        raise PartialMLError(
+            f"--folds: out-of-fold scores of an image run ({config.setting}) would train the image model "
+            f"{folds} times; not supported (use in-sample scores, or `partialml extract-features` and a features "
+            "run with --folds)",
+            path=loaded.run_dir.path,
+        )
+    own = prepare_run(loaded)
+    prepared = own.prepared
     store = LabelStore.from_state_dict(loaded.state["label_store"])
     if store.num_samples != len(prepared.train_rows) or store.class_names != prepared.class_names:
         raise PartialMLError(
@@ -98,18 +114,13 @@ def training_scores(
         )
     observed = prepared.observed.copy()
     observed[prepared.train_rows] = store.to_dense().numpy().astype(np.int8)
-    n = observed.shape[0]
     if folds is None:
-        scores = predict_scores(
-            loaded.model, prepared.features, None, batch_size=batch_size, device=loaded.device
-        ).numpy()
+        scores = own.scores("train", batch_size=None if own.images is not None else batch_size)
     else:
         scores = _out_of_fold(config, prepared, folds, device=device, batch_size=batch_size)
-    ids = getattr(prepared.data.train, "ids", None) if prepared.data is not None else None
-    names = [str(i) for i in ids] if ids is not None else [str(i) for i in range(n)]
     full = prepared.full if (prepared.full >= 0).all() else None
     return TrainingScores(
-        sample_names=names,
+        sample_names=own.sample_names,
         class_names=list(prepared.class_names),
         scores=np.asarray(scores, dtype=np.float32),
         observed=observed,

@@ -11,9 +11,11 @@ without a known positive keeps ``fallback`` (0.5, the usual probability cut; ML-
 Since the cut at 0.5 is one of the candidates (or predicts the same set), the tuned F1 of every class on
 the validation data is at least its F1 at 0.5.
 
-:func:`run_thresholds` tunes them for a run: its validation split, scored by the run's checkpoint,
-against the labels of the run's validation protocol (``val_labels`` clean or partial, unknown entries as
-the run treated them), and stores them in ``DIR/thresholds.json``.
+:func:`run_thresholds` tunes them for a run of any setting (features, or an image model: the validation
+images read with the run's test-time transforms; :func:`partialml.engine.inference.prepare_run`): its
+validation split, scored by the run's checkpoint, against the labels of the run's validation protocol
+(``val_labels`` clean or partial, unknown entries as the run treated them), and stores them in
+``DIR/thresholds.json``.
 """
 
 from __future__ import annotations
@@ -115,18 +117,17 @@ def run_thresholds(
     Raises:
         PartialMLError: the run has no validation split (``val_fraction`` 0).
     """
-    from partialml.engine.evaluate import predict_scores
-    from partialml.engine.inference import load_run_model, write_text
-    from partialml.engine.trainer import prepare_data
+    from partialml.engine.inference import load_run_model, prepare_run, write_text
 
     loaded = load_run_model(run, checkpoint=checkpoint, device=device)  # type: ignore[arg-type]
-    prepared = prepare_data(loaded.config)
+    own = prepare_run(loaded)  # features or images, prepared as the run's training did
+    prepared = own.prepared
     if len(prepared.val_rows) == 0:
         raise PartialMLError(
             "--thresholds tuned: the run has no validation split (val_fraction 0); use --threshold T",
             path=loaded.run_dir.path,
         )
-    scores = predict_scores(loaded.model, prepared.features, prepared.val_rows, device=loaded.device).numpy()
+    scores = own.scores("val")
     labels = prepared.val_labels
     tuned = tune_thresholds(scores, labels)
     result = ThresholdSet(
