@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from partialml.errors import PartialMLError
 from partialml.tools.suggest import (
@@ -144,3 +145,22 @@ def test_cli_suggest_run_without_checkpoint_exits_2(trained: Path, tmp_path: Pat
     assert code == 2 and err.count("\n") == 1 and "checkpoint" in err
     code, _, err = cli(["suggest", "--run", str(tmp_path / "nothing"), "--output", str(tmp_path / "s.csv")])
     assert code == 2 and err.count("\n") == 1 and "run directory" in err
+
+
+def test_suggestions_after_a_long_tail_cut_name_the_source_rows(make_run, data_dir: Path) -> None:
+    """With --long-tail the run trains on a subset of the file's rows: a suggestion's sample name is the
+    row in the source file, and its score is the model's score of that row's features."""
+    from partialml.engine.inference import load_run_model
+    from partialml.labels.long_tail import long_tail_rows
+
+    run = make_run("--loss", "an", "--long-tail", "pareto")
+    scored = training_scores(run, device="cpu")
+    kept = long_tail_rows("pareto", np.load(data_dir / "train_labels.npy"))
+    assert 0 < len(kept) < 240  # the cut drops rows, so names and positions differ
+    assert scored.sample_names == [str(int(r)) for r in kept]
+    model = load_run_model(run, device="cpu").model
+    x = torch.from_numpy(np.load(data_dir / "train_features.npy"))
+    for s in suggest(scored, top=10):
+        with torch.no_grad():
+            want = torch.sigmoid(model(x[int(s.sample)][None]))[0, s.column].item()
+        assert s.score == pytest.approx(want, rel=1e-5)

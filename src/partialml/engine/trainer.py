@@ -144,6 +144,8 @@ class PreparedData:
         val_unknown_as: ``"ignored"`` or ``"negative"``: how unknown validation entries are treated.
         test_features / test_labels: the test split, when there is one.
         data: the reader's object (for ids and the test split).
+        source_rows: ``(N,)`` rows of the reader's training split that these arrays hold (the long-tail
+            cut keeps a subset); ``None`` when they hold all of them, in order.
     """
 
     name: str
@@ -159,6 +161,7 @@ class PreparedData:
     test_features: FeatureMatrix | None
     test_labels: np.ndarray | None
     data: Any = field(repr=False, default=None)
+    source_rows: np.ndarray | None = None
 
     @property
     def in_dim(self) -> int:
@@ -217,6 +220,7 @@ def prepare_data(config: TrainConfig, data: Any | None = None) -> PreparedData:
     check_finite_features(train.x, source=f"{config.data} (train features)")
     given = None if getattr(train, "observed", None) is None else np.asarray(train.observed, dtype=np.int8)
     train_x = train.x
+    keep = None
     if config.long_tail:  # the long-tail cut of the training split, before the partial-label scheme
         from partialml.labels.long_tail import long_tail_rows
 
@@ -253,6 +257,7 @@ def prepare_data(config: TrainConfig, data: Any | None = None) -> PreparedData:
         test_features=test_features,
         test_labels=test_labels,
         data=data,
+        source_rows=keep,
     )
 
 
