@@ -31,6 +31,10 @@ def main(path: str) -> None:
             if value not in seq:
                 seq.append(value)
 
+    order = list(METHOD_NAMES)  # the comparison's order, whatever order the runs finished in
+    methods.sort(key=lambda m: (order.index(m) if m in order else len(order), m))
+    datasets.sort()
+
     def stats(values: list[float]) -> tuple[float, float]:
         return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
