@@ -188,3 +188,39 @@ def test_ddp_cli_ll_cp_rank_topk_keeps_stores_identical(tmp_path: Path, make_fea
     steps = -(-201 // 16)
     assert metrics["corrections"] <= 2 * 2 * steps
     assert state["label_store"] is not None
+
+
+def test_rank_slices_of_sampled_batches_are_the_single_process_batches() -> None:
+    """Re-balanced sampling under DDP: every rank draws the same sequence and keeps its slice of each
+    global batch, so the ranks' batches put together are the batches of one process (global batch)."""
+    from partialml.data.samplers import build_sampler
+    from partialml.engine.loaders import SamplerBatches
+
+    observed = np.full((30, 3), -1, dtype=np.int8)
+    observed[np.arange(30), np.arange(30) % 3] = 1
+    observed[:20, 0] = 1  # class 0 is frequent
+
+    def batches(batch_size: int, rank: int | None) -> list[torch.Tensor]:
+        sampler = build_sampler("class-aware", observed, seed=4)
+        sampler.set_epoch(2)
+        b = SamplerBatches(torch.randn(30, 2), np.arange(30), sampler, batch_size=batch_size)
+        if rank is not None:
+            b.num_replicas, b.rank = 2, rank
+        assert len(b) == -(-len(sampler) // 8)
+        return [p for _, p in b]
+
+    single = batches(8, None)
+    ranks = [batches(4, r) for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) == len(single)
+    for step, whole in enumerate(single):
+        assert torch.equal(torch.cat([ranks[0][step], ranks[1][step]]), whole)
+
+
+@pytest.mark.slow
+def test_ddp_class_aware_sampler_matches_single_process(tmp_path: Path, make_feature_dir: Any) -> None:
+    data = make_feature_dir(tmp_path / "data", n=251, n_test=60)
+    extra = {"loss": "an", "sampler": "class-aware"}
+    _, single = _single(_config(data, tmp_path / "one", batch_size=8, **extra))
+    runs, stores = _ddp(tmp_path / "ddp", _config(data, tmp_path / "two", batch_size=4, **extra))
+    _assert_same_run(single, runs[0])
+    assert np.array_equal(stores[0], stores[1])

@@ -176,6 +176,10 @@ class SamplerBatches:
     The sampler yields positions of the training subset (with repetition for the re-balanced samplers);
     consecutive ``batch_size`` draws make a batch (the last may be smaller). ``set_epoch`` is forwarded
     to the sampler, whose draws depend on ``(seed, epoch)`` only. Read in this process.
+
+    Under DDP (``num_replicas`` / ``rank`` set by the trainer) every rank draws the same sequence and keeps
+    its :func:`rank_batches` slice of each global batch of ``batch_size * num_replicas`` draws, so the
+    ranks together see exactly the batches of one process with the global batch size.
     """
 
     def __init__(
@@ -196,16 +200,18 @@ class SamplerBatches:
         self.sampler = sampler
         self.batch_size = int(batch_size)
         self.device = torch.device(device)
+        self.num_replicas, self.rank = 1, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
 
     def __len__(self) -> int:
-        return (len(self.sampler) + self.batch_size - 1) // self.batch_size
+        per_step = self.batch_size * self.num_replicas
+        return (len(self.sampler) + per_step - 1) // per_step
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         draws = torch.as_tensor(self.sampler.indices(), dtype=torch.long)
-        for positions in torch.split(draws, self.batch_size):
+        for positions in rank_batches(draws, self.batch_size, self.num_replicas, self.rank):
             x, order = gather_rows(self.features, self.rows[positions])
             if not isinstance(self.features, Tensor):
                 positions = positions[order]
