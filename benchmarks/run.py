@@ -30,6 +30,7 @@ BENCHMARKS = [
     "dual_branch",
     "memmap_memory",
     "input_pipeline",
+    "train_step",
 ]
 BEGIN = "<!-- speed-benchmarks:begin -->"
 END = "<!-- speed-benchmarks:end -->"
