@@ -10,26 +10,12 @@ import pytest
 from partialml.cli.app import main
 
 from ..image_training.conftest import write_csv, write_images
+from ..tools.conftest import cli, run_cli  # noqa: F401  (the tools tests' CLI fixture, shared)
 
 #: A width-8 ResNet-18 at 32 x 32 on the CPU, single positive labels (the image_training recipe).
 IMAGE_FLAGS = ["--setting", "end-to-end", "--model", "resnet18", "--width", "8", "--weights", "none",
                "--image-size", "32", "--partial", "single-positive", "--batch-size", "8", "--lr", "0.001",
                "--device", "cpu"]  # fmt: skip
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = info.value.code
-    return (0 if code is None else int(code)), out, err
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]):
-    """``cli(argv) -> (exit status, stdout, stderr)``."""
-    return lambda argv: run_cli(argv, capsys)
 
 
 @pytest.fixture(scope="module")
