@@ -43,25 +43,32 @@ def _an_loss(logits: torch.Tensor, targets: torch.Tensor) -> float:
 
 
 @pytest.mark.slow
-def test_ddp_images_match_one_process_step_by_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("sampler", ["uniform", "class-aware"])
+def test_ddp_images_match_one_process_step_by_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sampler: str
+) -> None:
+    """Under the re-balanced sampler too, the ranks slice each global batch of one shared draw sequence."""
     from partialml.engine import image_setting
 
     root = tmp_path / "images"
-    write_csv(root / "labels.csv", write_images(root, n=30, seed=0, prefix="tr"))
+    write_csv(root / "labels.csv", write_images(root, n=31, seed=0, prefix="tr"))
     write_csv(root / "test.csv", write_images(root, n=9, seed=1, prefix="te"))
     monkeypatch.setattr(image_setting, "build_image_model", image_setting.build_image_model)  # restored
     torch.set_num_threads(1)
-    single = run(_config(root, tmp_path / "one", batch_size=8))
+    single = run(_config(root, tmp_path / "one", batch_size=8, sampler=sampler))
 
     ddp_dir = tmp_path / "ddp"
     ddp_dir.mkdir()
-    (ddp_dir / "config.json").write_text(json.dumps(_config(root, tmp_path / "two", batch_size=4)))
+    (ddp_dir / "config.json").write_text(json.dumps(_config(root, tmp_path / "two", batch_size=4, sampler=sampler)))
     _torchrun([str(WORKER), str(ddp_dir / "config.json"), str(ddp_dir)], timeout=300)
     ranks = [torch.load(ddp_dir / f"rank{r}.pt", weights_only=False) for r in range(2)]
     assert ranks[0]["world"] == ranks[1]["world"] == 2
 
     # every training step: the ranks' shares are the one process's batch, with the same logits and loss
-    assert len(single["steps"]) == len(ranks[0]["steps"]) == len(ranks[1]["steps"]) == 2 * 3  # 24 rows / 8
+    # 25 training rows / 8: the last global batch holds 1 row, so rank 1's share of it is empty (it still
+    # steps, else the collectives would hang); the class-aware epoch draws as many rows as a uniform one
+    assert len(single["steps"]) == len(ranks[0]["steps"]) == len(ranks[1]["steps"]) == 2 * 4
+    assert [len(s["positions"]) for s in ranks[1]["steps"][:4]] == [4, 4, 4, 0]
     for one, a, b in zip(single["steps"], ranks[0]["steps"], ranks[1]["steps"], strict=True):
         assert (one["epoch"], one["step"]) == (a["epoch"], a["step"]) == (b["epoch"], b["step"])
         assert torch.equal(torch.cat([a["positions"], b["positions"]]), one["positions"])

@@ -232,10 +232,12 @@ def test_sampled_image_batches_share_one_draw_sequence_between_ranks() -> None:
         )
         batches.num_replicas, batches.rank = 2, rank  # what the trainer sets under torchrun
         batches.set_epoch(1)
-        shares.append([int(p) for _, pos in batches for p in pos])
-        assert len(batches) == 3  # ceil(ceil(9 / 2) / 2)
-    whole = ClassAwareSampler(observed, mode="class-aware", num_samples=9, seed=3, num_replicas=2)
+        shares.append([[int(p) for p in pos] for _, pos in batches])  # an empty share is a batch too
+        assert len(batches) == 3  # ceil(9 draws / global batch 4)
+    whole = ClassAwareSampler(observed, mode="class-aware", num_samples=9, seed=3)
     whole.set_epoch(1)
-    draws = whole.epoch_draws().tolist()  # every rank's draws (10: 9 rounded up to 2 ranks)
-    assert len(draws) == 10
-    assert shares[0] == draws[0::2] and shares[1] == draws[1::2]
+    draws = whole.epoch_draws().tolist()  # the one-process sequence, which every rank draws
+    assert len(draws) == 9
+    # global batches draws[0:4], [4:8], [8:9]: rank 0 keeps the first half of each, rank 1 the rest
+    assert shares[0] == [draws[0:2], draws[4:6], draws[8:9]]
+    assert shares[1] == [draws[2:4], draws[6:8], []]  # its share of the last batch is empty

@@ -343,11 +343,13 @@ class ImageBatches:
     ``skipped`` counts the images dropped as unreadable over every pass.
 
     ``sampler`` (:mod:`partialml.data.samplers`, the long-tail re-balanced and LTML samplers): the
-    positions are the sampler's draws of the epoch (``set_epoch`` is forwarded; repetitions allowed),
-    cut in consecutive batches of ``batch_size``, instead of a permutation; under torchrun the sampler
-    takes this object's ``num_replicas`` / ``rank`` and gives this rank's share. The generator still
-    draws the epoch seed, and draw ``k`` of the epoch (counted over all ranks) is transformed under seed
-    ``epoch_seed + k``, so a sample drawn twice gets two augmentations.
+    positions are the sampler's draws of the epoch (``set_epoch`` is forwarded; repetitions allowed)
+    instead of a permutation. The sampler stays at one replica: under torchrun every rank draws the
+    whole epoch sequence and keeps its :func:`~partialml.engine.loaders.rank_batches` slice of each
+    global batch, as :class:`partialml.engine.loaders.SamplerBatches` does for features, so the ranks
+    together see exactly one process's batches of the global batch size. The generator still draws the
+    epoch seed, and draw ``k`` of the epoch is transformed under seed ``epoch_seed + k``, so a sample
+    drawn twice gets two augmentations.
     """
 
     def __init__(
@@ -393,19 +395,14 @@ class ImageBatches:
         )
 
     def __len__(self) -> int:
-        if self.sampler is not None:
-            self._share_sampler()
-            return (len(self.sampler) + self.batch_size - 1) // self.batch_size
         step = self.batch_size * self.num_replicas
-        return (len(self.rows) + step - 1) // step
+        total = len(self.sampler) if self.sampler is not None else len(self.rows)
+        return (total + step - 1) // step
 
     def set_epoch(self, epoch: int) -> None:
         """Forwarded to the sampler (no-op without one: the order comes from the generator)."""
         if self.sampler is not None:
             self.sampler.set_epoch(epoch)
-
-    def _share_sampler(self) -> None:
-        self.sampler.num_replicas, self.sampler.rank = self.num_replicas, self.rank
 
     @property
     def num_samples(self) -> int:
@@ -415,14 +412,14 @@ class ImageBatches:
         n = len(self.rows)
         rows = self.rows.tolist()
         if self.sampler is not None:
-            self._share_sampler()
             draws = torch.as_tensor(self.sampler.indices(), dtype=torch.long).tolist()
             seed = int(torch.randint(0, 2**62, (1,), generator=self.generator)) if self.shuffle else -1
-            r, k = self.num_replicas, self.rank
-            items = [
-                (p, rows[p], -1 if seed < 0 else (seed + k + r * j) % 2**63) for j, p in enumerate(draws)
+            return [
+                [(draws[k], rows[draws[k]], -1 if seed < 0 else (seed + k) % 2**63) for k in chunk.tolist()]
+                for chunk in rank_batches(
+                    torch.arange(len(draws)), self.batch_size, self.num_replicas, self.rank
+                )
             ]
-            return [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
         if self.shuffle:
             order = torch.randperm(n, generator=self.generator)
             epoch_seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
@@ -436,14 +433,26 @@ class ImageBatches:
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         self._batches.batches = self._plan()  # drawn when iteration starts (resume redraws it)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        shape: tuple[int, ...] | None = None
         for batch in self.loader:
             if isinstance(batch, _ItemError):
                 raise PartialMLError(str(batch))
             x, positions, skipped = batch
             self.skipped += skipped
             if x is None:
-                continue
+                if self.num_replicas == 1:
+                    continue
+                # under DDP an empty share of the last global batch still makes a step (matching collectives)
+                x = torch.empty((0, *(shape or self._image_shape())))
+            shape = tuple(x.shape[1:])
             yield x.to(self.device, non_blocking=True, memory_format=memory_format), positions
+
+    def _image_shape(self) -> tuple[int, ...]:
+        """``(C, H, W)`` of this pass's images, from the first row (an empty share before any batch)."""
+        item = self.loader.dataset[(0, int(self.rows[0]), -1)]
+        if not isinstance(item, tuple):
+            raise PartialMLError(str(item) if item is not None else "the first training image is unreadable")
+        return tuple(item[0].shape)
 
 
 @torch.no_grad()
