@@ -59,7 +59,9 @@ def test_ddp_images_match_one_process_step_by_step(
 
     ddp_dir = tmp_path / "ddp"
     ddp_dir.mkdir()
-    (ddp_dir / "config.json").write_text(json.dumps(_config(root, tmp_path / "two", batch_size=4, sampler=sampler)))
+    (ddp_dir / "config.json").write_text(
+        json.dumps(_config(root, tmp_path / "two", batch_size=4, sampler=sampler))
+    )
     _torchrun([str(WORKER), str(ddp_dir / "config.json"), str(ddp_dir)], timeout=300)
     ranks = [torch.load(ddp_dir / f"rank{r}.pt", weights_only=False) for r in range(2)]
     assert ranks[0]["world"] == ranks[1]["world"] == 2
