@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from partialml.errors import PartialMLError
-from partialml.losses.base import PartialLabelLoss, Reduction, reduce_loss
+from partialml.losses.base import PartialLabelLoss, Reduction, float_targets, reduce_loss
 from partialml.losses.registry import register_loss
 
 __all__ = [
@@ -43,7 +43,7 @@ __all__ = [
 
 def an_per_entry(logits: Tensor, targets: Tensor) -> Tensor:
     """Per-entry assume-negative loss ``(B, C)``: ``-log p`` on ``1``, ``-log(1 - p)`` on ``0`` and ``-1``."""
-    return F.binary_cross_entropy_with_logits(logits, (targets == 1).to(logits.dtype), reduction="none")
+    return F.binary_cross_entropy_with_logits(logits, float_targets(targets, logits), reduction="none")
 
 
 def bce_loss(logits: Tensor, targets: Tensor, *, reduction: Reduction = "mean") -> Tensor:
@@ -60,7 +60,7 @@ def bce_loss(logits: Tensor, targets: Tensor, *, reduction: Reduction = "mean") 
         reduce_loss(logits, reduction)  # raises the standard error
     weight = (targets != -1).to(logits.dtype)
     return F.binary_cross_entropy_with_logits(
-        logits, (targets == 1).to(logits.dtype), weight=weight, reduction=reduction
+        logits, float_targets(targets, logits), weight=weight, reduction=reduction
     )
 
 
@@ -76,7 +76,7 @@ def an_loss(logits: Tensor, targets: Tensor, *, reduction: Reduction = "mean") -
     if reduction not in ("mean", "sum", "none"):
         reduce_loss(logits, reduction)  # raises the standard error
     # one ATen call: its mean is sum / (B * C) and its backward has no Python node
-    return F.binary_cross_entropy_with_logits(logits, (targets == 1).to(logits.dtype), reduction=reduction)
+    return F.binary_cross_entropy_with_logits(logits, float_targets(targets, logits), reduction=reduction)
 
 
 def iu_loss(logits: Tensor, targets: Tensor, *, reduction: Reduction = "mean") -> Tensor:

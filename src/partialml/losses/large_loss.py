@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from partialml.errors import PartialMLError
-from partialml.losses.base import PartialLabelLoss, Reduction, reduce_loss
+from partialml.losses.base import PartialLabelLoss, Reduction, float_targets, reduce_loss
 from partialml.losses.bce import an_loss
 from partialml.losses.registry import register_loss
 
@@ -74,6 +74,10 @@ def ll_k(num_entries: int, rate: float) -> int:
     """
     return math.ceil(round(num_entries * rate, 9))
 
+
+#: The logit a rejected (LL-R) entry is given: under target 0, ``(1 - 0) z - log sigmoid(z)`` is exactly 0
+#: in float32 / float16 / bfloat16 arithmetic (``log sigmoid(-1e4) = -1e4``), and so is its gradient.
+_REJECTED_LOGIT = -1e4
 
 #: Below this many entries (or off the CPU) the selection is one ``torch.topk`` over the batch.
 _CANDIDATE_MIN_ENTRIES = 1 << 15
@@ -180,9 +184,9 @@ def _large_loss(
     of a distributed run; ``k`` is then ignored and an empty ``chosen`` is plain AN).
     ``k == 0`` is plain AN (bit-identical to :func:`partialml.losses.bce.an_loss`). Every reduction is one
     ``binary_cross_entropy_with_logits`` call on the AN target ``y = 1[target == 1]`` (its backward is
-    ATen's ``(sigmoid(z) - y) * weight * grad / n``, no Python autograd node): LL-Ct / LL-Cp set ``y = 1``
-    on the chosen entries, LL-R gives them weight ``0`` (loss and gradient ``0``; ``"mean"`` still divides
-    by all ``B * C`` entries). The selection ranks the logits: on unknown entries the AN loss is
+    ATen's ``(sigmoid(z) - y) * grad / n``, no Python autograd node): LL-Ct / LL-Cp set ``y = 1`` on the
+    chosen entries; LL-R replaces their logits by ``_REJECTED_LOGIT`` (out of place), whose loss is exactly
+    ``0`` and whose gradient does not reach ``z`` (``"mean"`` still divides by all ``B * C`` entries). The selection ranks the logits: on unknown entries the AN loss is
     ``softplus(z)``, non-decreasing in ``z``, so the ``k`` largest logits are ``k`` largest losses.
     """
     if reduction not in ("mean", "sum", "none"):
@@ -194,13 +198,14 @@ def _large_loss(
     if chosen is None:
         with torch.no_grad():
             chosen = _chosen_indices(logits, targets, k)
-    target = (targets == 1).to(logits.dtype)
+    target = float_targets(targets, logits)
     if correct:
         target.view(-1).index_fill_(0, chosen, 1.0)
         return F.binary_cross_entropy_with_logits(logits, target, reduction=reduction), chosen
-    weight = torch.ones_like(logits)
-    weight.view(-1).index_fill_(0, chosen, 0.0)
-    return F.binary_cross_entropy_with_logits(logits, target, weight=weight, reduction=reduction), chosen
+    # rejected: the logit becomes _REJECTED_LOGIT under target 0, whose loss is exactly 0, and index_fill
+    # passes no gradient to the filled entries (cheaper than BCE's weight tensor: no extra pass each way)
+    kept = logits.reshape(-1).index_fill(0, chosen, _REJECTED_LOGIT).view_as(logits)
+    return F.binary_cross_entropy_with_logits(kept, target, reduction=reduction), chosen
 
 
 def ll_r_loss(

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from partialml.errors import PartialMLError
-from partialml.losses.base import PartialLabelLoss, Reduction, reduce_loss
+from partialml.losses.base import PartialLabelLoss, Reduction, reduce_loss, unknown_mask
 from partialml.losses.registry import register_loss
 
 __all__ = ["HillLoss", "SplcLoss", "hill_loss", "splc_loss", "splc_pseudo_labels"]
@@ -54,7 +54,7 @@ def _focal_term(a: Tensor, gamma: float, need_grad: bool) -> tuple[Tensor, Tenso
 def _observed_positives(targets: Tensor) -> Tensor:
     """Flat indices (long) of the observed positives ``1``: few per row in partial labels, so the
     per-positive terms are computed on these entries only and written with ``index_copy_``."""
-    return torch.nonzero(targets.reshape(-1) == 1).view(-1)
+    return torch.nonzero(targets.reshape(-1).clamp(min=0)).view(-1)  # faster than == 1 on int8 (CPU)
 
 
 class _FusedElementwise(torch.autograd.Function):
@@ -186,7 +186,7 @@ def splc_pseudo_labels(logits: Tensor, targets: Tensor, *, tau: float = 0.6) -> 
     Observed negatives (``0``) are never pseudo-labelled. Computed without gradient.
     """
     with torch.no_grad():
-        return (targets == -1) & (torch.sigmoid(logits.detach()) > tau)
+        return unknown_mask(targets) & (torch.sigmoid(logits.detach()) > tau)
 
 
 def splc_loss(
