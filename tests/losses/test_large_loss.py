@@ -115,6 +115,29 @@ def test_ll_r_rejects_exactly_min_k_unknown(epoch, random_batch):
         assert an[rejected].min() >= unknown_losses.sort(descending=True).values[k - 1]
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+def test_ll_r_rejected_entries_have_exactly_zero_loss_and_gradient(dtype, random_batch):
+    """Rejection replaces the logit by -1e4: loss and gradient must be exactly 0 there, in every dtype,
+    and every other entry keeps its AN loss bit for bit; the mean still divides by all B * C entries."""
+    z, t = random_batch(16, 40, seed=3)
+    z = (z * 4).to(dtype).requires_grad_()
+    loss = create_loss("ll-r", delta_rel=0.01, reduction="none")
+    loss.set_epoch(2)
+    out = loss(z, t)
+    out.sum().backward()
+    rejected = loss.last_selection
+    assert rejected is not None and int(rejected.sum()) == math.ceil(16 * 40 * 2 * 0.01)
+    assert bool((out[rejected] == 0).all()) and bool((z.grad[rejected] == 0).all())
+    an = an_loss(z.detach(), t, reduction="none")
+    assert torch.equal(out[~rejected], an[~rejected])
+    mean = create_loss("ll-r", delta_rel=0.01)
+    mean.set_epoch(2)
+    expected = an.masked_fill(rejected, 0).double().sum() / an.numel()
+    assert float(mean(z.detach(), t)) == pytest.approx(
+        float(expected), rel=1e-2 if dtype.itemsize == 2 else 1e-5
+    )
+
+
 def test_ll_ct_selected_and_unselected(random_batch):
     z, t = random_batch(10, 12, seed=11)
     loss = create_loss("ll-ct", delta_rel=0.05, reduction="none")
