@@ -209,6 +209,9 @@ def test_coco_reader_maps_categories_and_converts_xywh(tmp_path: Path) -> None:
     path.write_text("{")
     with pytest.raises(PartialMLError, match="not valid JSON"):
         read_coco_boxes(path)
+    path.write_text("[" * 100_000 + "]" * 100_000)  # the same JSON loader as the label reader
+    with pytest.raises(PartialMLError, match="nested too deeply"):
+        read_coco_boxes(path)
 
 
 def test_csv_reader_and_its_errors() -> None:

@@ -39,6 +39,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
+from partialml.data.coco import load_coco_json
 from partialml.data.image_labels import read_text_file
 from partialml.errors import PartialMLError
 
@@ -261,16 +262,7 @@ def parse_coco_boxes(data: Any, *, path: str | Path) -> BoxSet:
 def read_coco_boxes(path: str | Path) -> BoxSet:
     """Read the boxes of a COCO ``instances_<split>.json`` (keys: ``file_name``)."""
     p = Path(path)
-    text = read_text_file(p, what="a COCO instances JSON")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise PartialMLError(
-            f"is not valid JSON ({err.msg} at column {err.colno}); expected a COCO instances JSON",
-            path=p,
-            line=err.lineno,
-        ) from None
-    return parse_coco_boxes(data, path=p)
+    return parse_coco_boxes(load_coco_json(read_text_file(p, what="a COCO instances JSON"), path=p), path=p)
 
 
 # -- generic CSV --------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from partialml.data.image_labels import ImageLabelSet, check_image_label_set, re
 from partialml.errors import PartialMLError
 from partialml.labels.encoding import LABEL_DTYPE, POSITIVE
 
-__all__ = ["parse_coco_instances", "read_coco"]
+__all__ = ["load_coco_json", "parse_coco_instances", "parse_coco_text", "read_coco"]
 
 EmptyImages = Literal["drop", "keep"]
 
@@ -159,10 +159,11 @@ def parse_coco_instances(data: Any, *, path: str | Path, empty_images: EmptyImag
     )
 
 
-def parse_coco_text(text: str, *, path: str | Path, empty_images: EmptyImages = "drop") -> ImageLabelSet:
-    """:func:`parse_coco_instances` on JSON text; invalid JSON raises :class:`PartialMLError` with its line."""
+def load_coco_json(text: str, *, path: str | Path) -> Any:
+    """``json.loads`` of a COCO instances file; invalid or too deeply nested JSON raises
+    :class:`PartialMLError` naming the file (and the line)."""
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as err:
         raise PartialMLError(
             f"is not valid JSON ({err.msg} at column {err.colno}); expected a COCO instances JSON",
@@ -171,7 +172,11 @@ def parse_coco_text(text: str, *, path: str | Path, empty_images: EmptyImages = 
         ) from None
     except RecursionError:
         raise PartialMLError("is nested too deeply; expected a COCO instances JSON", path=path) from None
-    return parse_coco_instances(data, path=path, empty_images=empty_images)
+
+
+def parse_coco_text(text: str, *, path: str | Path, empty_images: EmptyImages = "drop") -> ImageLabelSet:
+    """:func:`parse_coco_instances` on JSON text (parsed by :func:`load_coco_json`)."""
+    return parse_coco_instances(load_coco_json(text, path=path), path=path, empty_images=empty_images)
 
 
 def _resolve(path: Path, split: str | None) -> Path:
