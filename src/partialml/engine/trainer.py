@@ -61,6 +61,7 @@ from partialml.engine.run_dir import RunDir
 from partialml.engine.seeding import capture_rng_state, make_generator, restore_rng_state, seed_everything
 from partialml.engine.signals import StopRequest, TrainingInterrupted
 from partialml.errors import PartialMLError
+from partialml.labels.encoding import row_blocks
 from partialml.models.heads import FeatureClassifier, build_feature_classifier, feature_statistics
 
 #: ``(epoch, step, positions, logits, targets, loss_fn) -> None``, see :func:`train_one_epoch`.
@@ -187,8 +188,9 @@ def _has_value(labels: np.ndarray, value: int, *, block_entries: int = 1 << 20) 
         return False
     if value == int(labels.min()) or value == int(labels.max()):
         return True
-    step = max(1, block_entries // max(labels.shape[1], 1))
-    return any((labels[a : a + step] == value).any() for a in range(0, labels.shape[0], step))
+    return any(
+        (labels[s] == value).any() for s in row_blocks(labels.shape[0], labels.shape[1], block_entries)
+    )
 
 
 def observed_labels(config: TrainConfig, full: np.ndarray, given: np.ndarray | None) -> np.ndarray:
@@ -271,9 +273,8 @@ def warn_classes_without_positive(prepared: PreparedData) -> None:
 
     rows, observed = prepared.train_rows, prepared.observed
     has_positive = np.zeros(observed.shape[1], dtype=bool)
-    step = max(1, (1 << 20) // max(observed.shape[1], 1))  # row blocks: no (N, C) copy of the labels
-    for a in range(0, len(rows), step):
-        has_positive |= (observed[rows[a : a + step]] == 1).any(axis=0)
+    for s in row_blocks(len(rows), observed.shape[1]):  # no (N, C) copy of the labels
+        has_positive |= (observed[rows[s]] == 1).any(axis=0)
     empty = [name for name, ok in zip(prepared.class_names, has_positive, strict=True) if not ok]
     if empty:
         shown = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")

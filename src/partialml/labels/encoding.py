@@ -81,3 +81,11 @@ def validate_labels(
             f"{what} entry ({row}, {col}) is {arr[row, col].item()!r}; expected {expected}", path=source
         )
     return np.ascontiguousarray(arr, dtype=LABEL_DTYPE)
+
+
+def row_blocks(num_rows: int, num_cols: int, max_entries: int = 1 << 20) -> list[slice]:
+    """Slices of consecutive rows of an ``(num_rows, num_cols)`` matrix holding at most ``max_entries``
+    entries each (at least one row): scanning a large label matrix by these blocks makes no ``(N, C)``
+    temporary."""
+    step = max(1, max_entries // max(num_cols, 1))
+    return [slice(a, a + step) for a in range(0, num_rows, step)]

@@ -44,7 +44,15 @@ import numpy as np
 import torch
 
 from partialml.errors import PartialMLError
-from partialml.labels.encoding import LABEL_DTYPE, NEGATIVE, POSITIVE, UNKNOWN, LabelsLike, validate_labels
+from partialml.labels.encoding import (
+    LABEL_DTYPE,
+    NEGATIVE,
+    POSITIVE,
+    UNKNOWN,
+    LabelsLike,
+    row_blocks,
+    validate_labels,
+)
 
 Layout = Literal["auto", "dense", "csr"]
 IndexLike = torch.Tensor | np.ndarray | Sequence[int] | slice
@@ -135,10 +143,9 @@ def _as_int_vector(x: Any, what: str, *, allow_bool: bool = False) -> np.ndarray
 
 def _most_common(arr: np.ndarray) -> int:
     """The most frequent of ``-1, 0, 1`` in ``(N, C)`` ``arr`` (ties: that order), by row blocks."""
-    step = max(1, _CHUNK_ENTRIES // max(arr.shape[1], 1))
     counts = [0, 0, 0]
-    for a in range(0, arr.shape[0], step):
-        block = arr[a : a + step]
+    for s in row_blocks(arr.shape[0], arr.shape[1], _CHUNK_ENTRIES):
+        block = arr[s]
         for i, v in enumerate((UNKNOWN, NEGATIVE, POSITIVE)):
             counts[i] += int(np.count_nonzero(block == v))
     return max(zip(counts, (UNKNOWN, NEGATIVE, POSITIVE), strict=True), key=lambda cv: cv[0])[1]
