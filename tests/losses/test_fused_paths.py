@@ -61,7 +61,7 @@ def _reference(name: str, z: torch.Tensor, t: torch.Tensor, epoch: int) -> torch
 
 
 @pytest.mark.parametrize("name", ["ll-r", "ll-ct", "ll-cp", "hill", "splc"])
-@pytest.mark.parametrize("shape", [(16, 20), (64, 600)])
+@pytest.mark.parametrize("shape", [(16, 20), (64, 600), (64, 1100)])  # 70,400 entries: LL's fused path
 def test_fused_matches_autograd_reference(name: str, shape: tuple[int, int]) -> None:
     z0, t = _batch(*shape, seed=3)
     loss = create_loss(name)
@@ -82,3 +82,23 @@ def test_no_grad_inputs_and_float32() -> None:
     loss.set_epoch(5)
     out = loss(z.float(), t)  # logits without grad: no gradient kept
     assert out.dtype == torch.float32 and not out.requires_grad
+
+
+@pytest.mark.parametrize("name", ["ll-r", "ll-ct", "hill", "splc"])
+def test_fused_backward_scales_by_grad_output_and_is_first_order(name: str) -> None:
+    """The backward returns the saved gradient for ``loss.backward()`` and multiplies it otherwise; under
+    ``create_graph`` the gradient is first order only (``once_differentiable``: no graph to differentiate)."""
+    z0, t = _batch(64, 1100, seed=8)
+    loss = create_loss(name)
+    loss.set_epoch(3)
+    z1 = z0.clone().requires_grad_()
+    loss(z1, t).backward()
+    z2 = z0.clone().requires_grad_()
+    (loss(z2, t) * -2.5).backward()
+    torch.testing.assert_close(z2.grad, -2.5 * z1.grad, rtol=1e-12, atol=0)
+    z3 = z0.clone().requires_grad_()
+    (grad,) = torch.autograd.grad(loss(z3, t), z3, create_graph=True)
+    torch.testing.assert_close(grad, z1.grad, rtol=1e-12, atol=0)
+    assert grad.grad_fn is None or "DelayedError" in type(grad.grad_fn).__name__
+    with pytest.raises(RuntimeError):
+        grad.sum().backward()

@@ -117,8 +117,8 @@ def test_ll_r_rejects_exactly_min_k_unknown(epoch, random_batch):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
 def test_ll_r_rejected_entries_have_exactly_zero_loss_and_gradient(dtype, random_batch):
-    """Rejection replaces the logit by -1e4: loss and gradient must be exactly 0 there, in every dtype,
-    and every other entry keeps its AN loss bit for bit; the mean still divides by all B * C entries."""
+    """Rejected entries have loss and gradient exactly 0, in every dtype, and every other entry keeps its
+    AN loss bit for bit; the mean still divides by all B * C entries."""
     z, t = random_batch(16, 40, seed=3)
     z = (z * 4).to(dtype).requires_grad_()
     loss = create_loss("ll-r", delta_rel=0.01, reduction="none")
@@ -236,3 +236,26 @@ def test_selection_follows_device_and_dtype():
     loss.set_epoch(1)
     out = loss(z, t)
     assert out.dtype == torch.float32 and out.device == z.device
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+def test_ll_r_fused_path_rejected_gradient_is_exactly_zero(dtype):
+    """Above ``_FUSED_MIN_ENTRIES`` the mean takes the fused function (``-z`` set to 1e4 on rejected
+    entries): their gradient must still be exactly 0 and the others' equal BCE's ``(sigmoid(z) - y) / n``."""
+    from partialml.losses.large_loss import _FUSED_MIN_ENTRIES
+
+    g = torch.Generator().manual_seed(4)
+    b, c = 64, _FUSED_MIN_ENTRIES // 64 + 8
+    t = torch.full((b, c), -1, dtype=torch.int8)
+    t[torch.arange(b), torch.randint(0, c, (b,), generator=g)] = 1
+    z = (torch.randn(b, c, generator=g) * 3).to(dtype).requires_grad_()
+    loss = create_loss("ll-r", delta_rel=0.01)
+    loss.set_epoch(2)
+    loss(z, t).backward()
+    rejected = loss.last_selection
+    assert rejected is not None and int(rejected.sum()) == math.ceil(b * c * 0.02)
+    assert bool((z.grad[rejected] == 0).all())
+    y = (t == 1).double()
+    expected = (torch.sigmoid(z.detach().double()) - y) / z.numel()
+    tol = {"rtol": 2e-2, "atol": 1e-7} if dtype.itemsize == 2 else {"rtol": 1e-5, "atol": 1e-12}
+    torch.testing.assert_close(z.grad[~rejected].double(), expected[~rejected], **tol)

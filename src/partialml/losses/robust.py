@@ -11,26 +11,18 @@ Hill ``lamb = 1.5``, SPLC ``tau = 0.6`` and ``change_epoch = 1`` (0-indexed: fro
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from partialml.errors import PartialMLError
-from partialml.losses.base import PartialLabelLoss, Reduction, reduce_loss, unknown_mask
+from partialml.losses.base import PartialLabelLoss, Reduction, unknown_mask
+from partialml.losses.fused import FusedElementwise, reduce_fused
 from partialml.losses.registry import register_loss
 
 __all__ = ["HillLoss", "SplcLoss", "hill_loss", "splc_loss", "splc_pseudo_labels"]
-
-
-def _reduce_fused(
-    fn: type[torch.autograd.Function], logits: Tensor, reduction: Reduction, *args: object
-) -> Tensor:
-    """Apply a fused per-entry loss ``fn`` and the reduction (``"mean"`` divides by ``B * C``)."""
-    if reduction not in ("mean", "sum", "none"):
-        reduce_loss(logits, reduction)  # raises the standard error
-    divisor = float(max(logits.numel(), 1)) if reduction == "mean" else 1.0
-    out: Tensor = fn.apply(logits, reduction, divisor, *args)
-    return out
 
 
 def _focal_term(a: Tensor, gamma: float, need_grad: bool) -> tuple[Tensor, Tensor | None]:
@@ -57,44 +49,7 @@ def _observed_positives(targets: Tensor) -> Tensor:
     return torch.nonzero(targets.reshape(-1).clamp(min=0)).view(-1)  # faster than == 1 on int8 (CPU)
 
 
-class _FusedElementwise(torch.autograd.Function):
-    """Shared forward/backward of the fused elementwise losses: ``_compute`` returns the per-entry loss
-    and, when the logits require a gradient, its derivative in the logits; the backward multiplies it by
-    ``grad_output / divisor`` (first order only)."""
-
-    @staticmethod
-    def _compute(logits: Tensor, need_grad: bool, *args: object) -> tuple[Tensor, Tensor | None]:
-        raise NotImplementedError
-
-    @classmethod
-    def forward(
-        cls,
-        ctx: torch.autograd.function.FunctionCtx,
-        logits: Tensor,
-        reduction: str,
-        divisor: float,
-        *args: object,
-    ) -> Tensor:
-        need_grad = bool(ctx.needs_input_grad[0])  # type: ignore[attr-defined]
-        loss, grad = cls._compute(logits, need_grad, *args)
-        if grad is not None:
-            ctx.save_for_backward(grad)
-        ctx.divisor = divisor  # type: ignore[attr-defined]
-        ctx.num_args = len(args)  # type: ignore[attr-defined]
-        if reduction == "none":
-            return loss
-        total = loss.sum()
-        return total if divisor == 1.0 else total / divisor
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        scale = grad_output if ctx.divisor == 1.0 else grad_output / ctx.divisor  # type: ignore[attr-defined]
-        return (grad * scale, None, None, *([None] * ctx.num_args))  # type: ignore[attr-defined]
-
-
-class _FusedHill(_FusedElementwise):
+class _FusedHill(FusedElementwise):
     """Hill per entry and its logit gradient (:func:`hill_loss`).
 
     Every entry first gets the negative term, ``p = sigmoid(z)``, loss ``(lamb - p) p^2``,
@@ -104,7 +59,7 @@ class _FusedHill(_FusedElementwise):
     """
 
     @staticmethod
-    def _compute(logits: Tensor, need_grad: bool, *args: object) -> tuple[Tensor, Tensor | None]:
+    def compute(logits: Tensor, need_grad: bool, summed: bool, *args: object) -> tuple[Tensor, Tensor | None]:
         targets, margin, gamma, lamb = args
         assert isinstance(targets, Tensor)
         logits = logits.contiguous()  # the per-entry results are written through flat views
@@ -124,33 +79,53 @@ class _FusedHill(_FusedElementwise):
         return loss, grad
 
 
-class _FusedSplc(_FusedElementwise):
-    """SPLC per entry and its logit gradient (:func:`splc_loss`) through one focal term.
+class _FusedSplc(FusedElementwise):
+    """SPLC per entry and its logit gradient (:func:`splc_loss`) through one dense focal term.
 
-    ``a = -z`` on pseudo-positives and ``z`` elsewhere, loss ``sigmoid(a)^gamma softplus(a)``,
-    ``dL/dz = -dL/da`` on pseudo-positives and ``dL/da`` elsewhere; the observed positives (gathered:
-    few per row) are then overwritten with ``a = margin - z`` and ``dL/dz = -dL/da``.
+    With ``sn = +1`` on observed positives and pseudo-positives and ``-1`` elsewhere, every entry has
+    ``a = -sn * z + margin * [observed positive]`` (``margin - z``, ``-z`` or ``z``), loss
+    ``sigmoid(a)^gamma softplus(a)`` and ``dL/dz = -sn * dL/da``. ``softplus(a)`` and ``sigmoid(a)`` come
+    from one ``log_sigmoid_forward(-a)`` (its buffer gives the sigmoid through ``log_sigmoid_backward``
+    without a second transcendental pass). No gather or scatter, no bool operand in float arithmetic
+    (a slow path on the CPU), four batch-sized allocations (fresh memory is expensive: its page faults
+    cost more than a pass of arithmetic); the gradient is built in place.
     """
 
     @staticmethod
-    def _compute(logits: Tensor, need_grad: bool, *args: object) -> tuple[Tensor, Tensor | None]:
-        targets, margin, gamma, pseudo = args
+    def compute(logits: Tensor, need_grad: bool, summed: bool, *args: object) -> tuple[Tensor, Tensor | None]:
+        targets, margin, gamma, threshold = args
         assert isinstance(targets, Tensor)
-        logits = logits.contiguous()  # the per-entry results are written through flat views
+        # integer code per entry: 0 negative, 1 pseudo-positive (unknown with z > logit(tau)), 2 positive;
+        # built in the targets' integer dtype and converted once (mixed-dtype float arithmetic would
+        # convert a batch-sized operand at every step)
+        positive = targets.clamp(min=0)  # faster than == 1 on int8 (CPU)
+        if threshold is None:
+            code = positive.mul(2)
+        else:
+            code = torch.gt(logits, float(threshold), out=torch.empty_like(positive))  # type: ignore[arg-type]
+            code.mul_(targets.clamp(max=0).neg_()).add_(positive, alpha=2)
+        kind = code.to(logits.dtype)
+        sn = kind.clamp(max=1.0).mul_(2.0).sub_(1.0)
+        work = torch.mul(logits, sn)  # -a
+        if float(margin) != 0.0:  # type: ignore[arg-type]
+            work.sub_(kind.sub_(1.0).clamp_(min=0.0), alpha=float(margin))  # type: ignore[arg-type]
+        softplus_a = torch.empty_like(work)
+        buffer = torch.ops.aten.log_sigmoid_forward.output(work, output=softplus_a, buffer=kind)[1]
+        softplus_a.neg_()
+        one = work.new_ones(())
+        # sigmoid(a) = d log sigmoid(-a) / d(-a), written over -a (same shape and strides: elementwise safe)
+        sig_a = torch.ops.aten.log_sigmoid_backward.grad_input(
+            one.expand_as(work), work, buffer, grad_input=work
+        )
         gamma_f = float(gamma)  # type: ignore[arg-type]
-        positive = _observed_positives(targets)
-        assert pseudo is None or isinstance(pseudo, Tensor)
-        a = logits if pseudo is None else torch.where(pseudo, logits.neg(), logits)
-        loss, grad = _focal_term(a, gamma_f, need_grad)
-        a_pos = torch.sub(float(margin), logits.reshape(-1).index_select(0, positive))  # type: ignore[arg-type]
-        pos, pos_grad = _focal_term(a_pos, gamma_f, need_grad)
-        loss.view(-1).index_copy_(0, positive, pos)
-        if grad is None or pos_grad is None:
+        sg = torch.pow(sig_a, gamma_f, out=buffer) if buffer.shape == sig_a.shape else sig_a.pow(gamma_f)
+        loss = torch.dot(sg.reshape(-1), softplus_a.reshape(-1)) if summed else sg * softplus_a
+        if not need_grad:
             return loss, None
-        if pseudo is not None:
-            grad = torch.where(pseudo, grad.neg(), grad)
-        grad.view(-1).index_copy_(0, positive, pos_grad.neg_())
-        return loss, grad
+        # dL/da = sg * (sigmoid(a) + gamma * (1 - sigmoid(a)) * softplus(a)), built over softplus(a)
+        grad = softplus_a.mul_(gamma_f)
+        grad.addcmul_(grad, sig_a, value=-1.0).add_(sig_a).mul_(sg)
+        return loss, grad.mul_(sn).neg_()  # dL/dz = -sn * dL/da
 
 
 def hill_loss(
@@ -177,16 +152,28 @@ def hill_loss(
         >>> round(hill_loss(torch.zeros(1, 1), torch.tensor([[0]])).item(), 4)  # (1.5 - 0.5) * 0.25
         0.25
     """
-    return _reduce_fused(_FusedHill, logits, reduction, targets, margin, gamma, lamb)
+    return reduce_fused(_FusedHill, logits, reduction, targets, margin, gamma, lamb)
+
+
+def _logit_threshold(tau: float) -> float:
+    """``log(tau / (1 - tau))``: ``sigmoid(z) > tau`` exactly when ``z`` exceeds it (``-inf`` / ``inf`` at
+    ``tau`` 0 / 1)."""
+    if tau <= 0.0:
+        return float("-inf")
+    if tau >= 1.0:
+        return float("inf")
+    return math.log(tau) - math.log1p(-tau)
 
 
 def splc_pseudo_labels(logits: Tensor, targets: Tensor, *, tau: float = 0.6) -> Tensor:
     """SPLC's pseudo-positives ``(B, C)`` bool: unknown entries (``-1``) with ``sigmoid(z) > tau``.
 
-    Observed negatives (``0``) are never pseudo-labelled. Computed without gradient.
+    Evaluated as ``z > log(tau / (1 - tau))``: the same set in exact arithmetic, without a sigmoid pass
+    (at the boundary float rounding may differ by one ulp of ``z``). Observed negatives
+    (``0``) are never pseudo-labelled. Computed without gradient.
     """
     with torch.no_grad():
-        return unknown_mask(targets) & (torch.sigmoid(logits.detach()) > tau)
+        return unknown_mask(targets) & (logits.detach() > _logit_threshold(tau))
 
 
 def splc_loss(
@@ -209,8 +196,8 @@ def splc_loss(
     factors not detached (original code). Loss and logit gradient are computed in one fused pass
     (closed-form derivative, first order only).
     """
-    pseudo = splc_pseudo_labels(logits, targets, tau=tau) if epoch >= change_epoch else None
-    return _reduce_fused(_FusedSplc, logits, reduction, targets, margin, gamma, pseudo)
+    threshold = _logit_threshold(tau) if epoch >= change_epoch else None
+    return reduce_fused(_FusedSplc, logits, reduction, targets, margin, gamma, threshold)
 
 
 def _check_nonneg(name: str, **values: float) -> None:
