@@ -163,9 +163,17 @@ def init_distributed(device: str | torch.device = "auto", *, timeout_s: float = 
 
 
 def teardown() -> None:
-    """Leave the process group (no-op when none is initialized)."""
+    """Leave the process group (no-op when none is initialized).
+
+    Every rank first meets the others at a barrier: a rank that destroys its group while a peer is still
+    in a collective (or still talking to rank 0's store) can make that peer's gloo threads abort
+    ("terminate called without an active exception"), seen once under load in the torchrun test.
+    """
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def barrier() -> None:
