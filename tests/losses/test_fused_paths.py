@@ -96,6 +96,11 @@ def test_fused_backward_scales_by_grad_output_and_is_first_order(name: str) -> N
     z2 = z0.clone().requires_grad_()
     (loss(z2, t) * -2.5).backward()
     torch.testing.assert_close(z2.grad, -2.5 * z1.grad, rtol=1e-12, atol=0)
+    z4 = z0.clone().requires_grad_()  # the saved gradient handed out as is must never be accumulated into
+    out = loss(z4, t)
+    for retain in (True, True, False):
+        out.backward(retain_graph=retain)
+    torch.testing.assert_close(z4.grad, 3 * z1.grad, rtol=1e-12, atol=0)
     z3 = z0.clone().requires_grad_()
     (grad,) = torch.autograd.grad(loss(z3, t), z3, create_graph=True)
     torch.testing.assert_close(grad, z1.grad, rtol=1e-12, atol=0)
