@@ -3,8 +3,8 @@ forward pass, a backward that only scales the saved gradient.
 
 A fused loss computes its closed-form derivative while the forward's intermediates are at hand, so the
 backward is one product (or none): fewer passes over the batch and fewer batch-sized allocations than
-autograd's graph of the same formula. First order only: under ``create_graph=True`` the result carries
-an error for a second derivative.
+autograd's graph of the same formula. First order only: a backward with ``create_graph=True`` raises
+instead of returning a gradient whose own derivative would silently be zero.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from torch import Tensor
 
 from partialml.losses.base import Reduction, reduce_loss
 
-__all__ = ["FusedElementwise", "reduce_fused"]
+__all__ = ["FusedElementwise", "accumulation_dtype", "reduce_fused"]
 
 
 def reduce_fused(fn: type[FusedElementwise], logits: Tensor, reduction: Reduction, *args: object) -> Tensor:
@@ -26,14 +26,23 @@ def reduce_fused(fn: type[FusedElementwise], logits: Tensor, reduction: Reductio
     return out
 
 
+def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a fused loss sums in: float32 for float16 / bfloat16 (a float16 sum of 65,536 losses of
+    about 1 overflows), the logits' own dtype otherwise."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
 class FusedElementwise(torch.autograd.Function):
     """Shared forward/backward of the fused elementwise losses.
 
-    Subclasses implement :meth:`compute`, which returns the loss (the per-entry ``(B, C)`` matrix, or
-    already summed to a scalar when ``summed``) and, when ``need_grad``, its derivative in the logits,
-    ``(B, C)``, in a tensor the caller may keep. The forward divides that gradient by ``divisor`` in
-    place; the backward multiplies it by ``grad_output``, or returns it as is when ``grad_output`` is
-    exactly 1 on the CPU (a plain ``loss.backward()``: no pass and no allocation).
+    Subclasses implement :meth:`compute`, which returns the loss (the per-entry ``(B, C)`` matrix in the
+    logits' dtype, or, when ``summed``, its sum as a 0-dim tensor in :func:`accumulation_dtype`) and, when
+    ``need_grad``, its derivative in the logits, ``(B, C)``, in a tensor nobody else holds. The forward
+    divides that gradient by ``divisor`` in place; the backward multiplies it by ``grad_output``, except the
+    first time when ``grad_output`` is exactly 1 on the CPU (a plain ``loss.backward()``): the saved
+    gradient itself is handed out (no pass, no allocation). Later calls (``retain_graph=True``) return a
+    fresh product, so two results never share memory; changing the handed-out gradient in place before
+    such a later call makes that call raise autograd's "modified by an inplace operation" error.
     """
 
     @staticmethod
@@ -56,28 +65,30 @@ class FusedElementwise(torch.autograd.Function):
                 grad.div_(divisor)
             ctx.save_for_backward(grad)
         ctx.num_args = len(args)  # type: ignore[attr-defined]
+        ctx.handed_out = False  # type: ignore[attr-defined]
         if reduction == "none":
             return loss
-        total = loss.sum() if loss.dim() else loss
-        return total if divisor == 1.0 else total / divisor
+        total = loss.sum(dtype=accumulation_dtype(logits.dtype)) if loss.dim() else loss
+        if divisor != 1.0:
+            total = total / divisor
+        return total.to(logits.dtype)
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        if torch.is_grad_enabled():  # create_graph=True: the saved gradient is not differentiable again
-            return _backward_once(ctx, grad_output)
-        return _backward(ctx, grad_output)
-
-
-def _backward(ctx: torch.autograd.function.FunctionCtx, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-    """``saved_grad * grad_output``; the saved gradient itself when ``grad_output`` is exactly 1."""
-    (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-    nones = (None, None, *([None] * ctx.num_args))  # type: ignore[attr-defined]
-    if grad_output.numel() == 1 and grad_output.device.type == "cpu" and float(grad_output) == 1.0:
-        return (grad, *nones)
-    return (grad * grad_output, *nones)
-
-
-#: The same backward under ``create_graph=True``, whose result carries an error for a second derivative
-#: (``once_differentiable`` costs ~20 us per call, a sixth of a small BCE step, so it stays off the
-#: first-order path).
-_backward_once = torch.autograd.function.once_differentiable(_backward)
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "partialml's fused LL / Hill / SPLC losses are first order only: backward with "
+                "create_graph=True (a second derivative through the loss) is not supported"
+            )
+        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        nones = (None, None, *([None] * ctx.num_args))  # type: ignore[attr-defined]
+        first = not ctx.handed_out  # type: ignore[attr-defined]
+        ctx.handed_out = True  # type: ignore[attr-defined]
+        if (
+            first
+            and grad_output.numel() == 1
+            and grad_output.device.type == "cpu"
+            and float(grad_output) == 1.0
+        ):
+            return (grad, *nones)
+        return (grad * grad_output, *nones)

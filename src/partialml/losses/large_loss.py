@@ -14,9 +14,10 @@ observed ``1`` or ``0``; if ``k`` exceeds the number of unknown entries, all unk
   trainer stores them as positives.
 
 The loss is the mean over all ``B * C`` entries (rejected entries count in the denominator). The selection
-uses detached losses. Ties: exactly ``k`` entries are chosen (``torch.topk``, which entry among equal
-losses wins is unspecified); the original code keeps every entry ``>=`` the k-th value, which can choose
-more than ``k``. The original also ranks observed positives at ``0`` and can select them when ``k``
+uses detached losses. Ties: exactly ``k`` entries are chosen (a partition of candidates on the CPU,
+``torch.topk`` otherwise; which entry among equal losses wins is unspecified; unknown entries whose logit is
+``-inf``, with zero loss, may be left out); the original code keeps every entry ``>=`` the k-th value, which
+can choose more than ``k``. The original also ranks observed positives at ``0`` and can select them when ``k``
 exceeds the unknown entries with positive loss (reference-methods §3.2); we never do.
 
 Default ``delta_rel`` (a fraction): LL-R 0.005, LL-Ct 0.002, LL-Cp 0.001, the per-scheme values hard-coded
@@ -38,7 +39,7 @@ from torch import Tensor
 from partialml.errors import PartialMLError
 from partialml.losses.base import PartialLabelLoss, Reduction, float_targets, reduce_loss, unknown_mask
 from partialml.losses.bce import an_loss
-from partialml.losses.fused import FusedElementwise, reduce_fused
+from partialml.losses.fused import FusedElementwise, accumulation_dtype, reduce_fused
 from partialml.losses.registry import register_loss
 
 __all__ = [
@@ -131,7 +132,7 @@ def _chosen_indices(scores: Tensor, targets: Tensor, k: int) -> Tensor:
     or when it returns ``None``: one ``torch.topk(sorted=False)`` over the batch with observed entries at
     ``-inf``, whose observed picks (``k`` above the unknown count) are dropped. Either path is exact;
     which entry among equal scores wins is unspecified, and an unknown entry whose score is ``-inf``
-    (zero AN loss) may be left out. One host synchronization (the smallest value picked).
+    (zero AN loss) may be left out. One host synchronization (whether an observed entry was picked).
     """
     flat = scores.detach().reshape(-1)
     flat_targets = targets.reshape(-1)
@@ -144,7 +145,7 @@ def _chosen_indices(scores: Tensor, targets: Tensor, k: int) -> Tensor:
             return chosen
     unknown = unknown_mask(flat_targets)
     values, chosen = torch.topk(torch.where(unknown, flat, float("-inf")), min(k, n), sorted=False)
-    if float(values.min()) == float("-inf"):
+    if bool(values.isneginf().any()):
         # k above the unknown count (or unknown scores of -inf): never return an observed entry
         chosen = chosen[unknown[chosen]]
     return chosen
@@ -179,8 +180,9 @@ def _mask_of(chosen: Tensor, shape: torch.Size) -> Tensor:
     return mask
 
 
-#: The value of ``-z`` given to a rejected (LL-R) entry: ``-log sigmoid(1e4)`` and its derivative are
-#: exactly 0 in float64/32/16 and bfloat16, so the entry adds nothing to the loss or the gradient.
+#: A rejected (LL-R) entry gets ``-z = 1e4`` in the fused function, logit ``-1e4`` on the BCE path:
+#: ``-log sigmoid(1e4)`` and its derivative are exactly 0 in float64/32/16 and bfloat16, so the entry adds
+#: nothing to the loss or the gradient.
 _REJECTED = 1e4
 
 
@@ -199,7 +201,7 @@ class _FusedLargeLoss(FusedElementwise):
     def compute(logits: Tensor, need_grad: bool, summed: bool, *args: object) -> tuple[Tensor, Tensor | None]:
         targets, chosen, correct = args
         assert isinstance(targets, Tensor) and isinstance(chosen, Tensor)
-        sn = targets.clamp(min=0).to(logits.dtype, memory_format=torch.contiguous_format)
+        sn = targets.clamp(min=0).to(logits.dtype).contiguous()
         if correct:
             sn.view(-1).index_fill_(0, chosen, 1.0)
         sn.mul_(2.0).sub_(1.0)
@@ -208,7 +210,7 @@ class _FusedLargeLoss(FusedElementwise):
             w.view(-1).index_fill_(0, chosen, _REJECTED)
         log_sig = torch.empty_like(w)
         buffer = torch.ops.aten.log_sigmoid_forward.output(w, output=log_sig, buffer=torch.empty_like(w))[1]
-        loss = log_sig.sum().neg_() if summed else log_sig.neg_()
+        loss = log_sig.sum(dtype=accumulation_dtype(log_sig.dtype)).neg_() if summed else log_sig.neg_()
         if not need_grad:
             return loss, None
         grad = torch.ops.aten.log_sigmoid_backward.grad_input(sn, w, buffer, grad_input=w)
@@ -230,8 +232,8 @@ def _large_loss(
     of a distributed run; ``k`` is then ignored and an empty ``chosen`` is plain AN).
     Nothing chosen (``k == 0``, no unknown entry) is plain AN (bit-identical to
     :func:`partialml.losses.bce.an_loss`). ``"none"`` (and a batch of fewer than ``_FUSED_MIN_ENTRIES``
-    entries) is one BCE call on the switched targets (LL-Ct/Cp) or with weight 0 on the chosen entries
-    (LL-R), equal to AN bit for bit on the others; ``"mean"`` / ``"sum"`` of a larger batch take the
+    entries) is one BCE call on the switched targets (LL-Ct/Cp) or with the chosen logits set to
+    ``-1e4`` (LL-R: loss and gradient exactly 0), equal to AN bit for bit on the others; ``"mean"`` / ``"sum"`` of a larger batch take the
     loss and its gradient from :class:`_FusedLargeLoss`: LL-Ct / LL-Cp switch the chosen entries' target
     to 1, LL-R gives them loss and gradient exactly 0 (``"mean"`` still divides by all ``B * C``
     entries). The selection ranks the logits: on unknown entries the AN loss is ``softplus(z)``,
@@ -246,14 +248,14 @@ def _large_loss(
     if reduction == "none" or logits.numel() < _FUSED_MIN_ENTRIES:
         # per entry (equal to AN, bit for bit, on every entry not chosen), or a small batch, where the
         # fused function's fixed per-call cost outweighs what it saves
-        target = float_targets(targets, logits)
-        weight = None
+        target = float_targets(targets, logits).contiguous()
         if correct:
             target.view(-1).index_fill_(0, chosen, 1.0)
-        else:
-            weight = torch.ones(logits.shape, dtype=logits.dtype, device=logits.device)
-            weight.view(-1).index_fill_(0, chosen, 0.0)
-        return F.binary_cross_entropy_with_logits(logits, target, weight=weight, reduction=reduction), chosen
+            return F.binary_cross_entropy_with_logits(logits, target, reduction=reduction), chosen
+        # rejected: logit -1e4 under target 0, loss and gradient exactly 0 even where z is inf or NaN
+        # (BCE weight 0 would give 0 * inf = NaN there)
+        kept = logits.reshape(-1).index_fill(0, chosen, -_REJECTED).view_as(logits)
+        return F.binary_cross_entropy_with_logits(kept, target, reduction=reduction), chosen
     return reduce_fused(_FusedLargeLoss, logits, reduction, targets, chosen, correct), chosen
 
 

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from partialml.errors import PartialMLError
 from partialml.losses.base import PartialLabelLoss, Reduction, unknown_mask
-from partialml.losses.fused import FusedElementwise, reduce_fused
+from partialml.losses.fused import FusedElementwise, accumulation_dtype, reduce_fused
 from partialml.losses.registry import register_loss
 
 __all__ = ["HillLoss", "SplcLoss", "hill_loss", "splc_loss", "splc_pseudo_labels"]
@@ -95,22 +95,21 @@ class _FusedSplc(FusedElementwise):
     def compute(logits: Tensor, need_grad: bool, summed: bool, *args: object) -> tuple[Tensor, Tensor | None]:
         targets, margin, gamma, threshold = args
         assert isinstance(targets, Tensor)
-        # integer code per entry: 0 negative, 1 pseudo-positive (unknown with z > logit(tau)), 2 positive;
-        # built in the targets' integer dtype and converted once (mixed-dtype float arithmetic would
-        # convert a batch-sized operand at every step)
+        # the signs are built in the targets' integer dtype and converted once: a float op with an integer
+        # or bool operand converts that operand first (a hidden batch-sized copy at every step)
         positive = targets.clamp(min=0)  # faster than == 1 on int8 (CPU)
         if threshold is None:
-            code = positive.mul(2)
-        else:
+            code = positive
+        else:  # 1 on observed positives and on pseudo-positives (unknown entries with z > logit(tau))
             code = torch.gt(logits, float(threshold), out=torch.empty_like(positive))  # type: ignore[arg-type]
-            code.mul_(targets.clamp(max=0).neg_()).add_(positive, alpha=2)
-        kind = code.to(logits.dtype)
-        sn = kind.clamp(max=1.0).mul_(2.0).sub_(1.0)
+            code.mul_(targets.clamp(max=0).neg_()).add_(positive)
+        sn = code.mul(2).sub_(1).to(logits.dtype)
         work = torch.mul(logits, sn)  # -a
+        positive_f = positive.to(logits.dtype)
         if float(margin) != 0.0:  # type: ignore[arg-type]
-            work.sub_(kind.sub_(1.0).clamp_(min=0.0), alpha=float(margin))  # type: ignore[arg-type]
+            work.sub_(positive_f, alpha=float(margin))  # type: ignore[arg-type]
         softplus_a = torch.empty_like(work)
-        buffer = torch.ops.aten.log_sigmoid_forward.output(work, output=softplus_a, buffer=kind)[1]
+        buffer = torch.ops.aten.log_sigmoid_forward.output(work, output=softplus_a, buffer=positive_f)[1]
         softplus_a.neg_()
         one = work.new_ones(())
         # sigmoid(a) = d log sigmoid(-a) / d(-a), written over -a (same shape and strides: elementwise safe)
@@ -119,12 +118,16 @@ class _FusedSplc(FusedElementwise):
         )
         gamma_f = float(gamma)  # type: ignore[arg-type]
         sg = torch.pow(sig_a, gamma_f, out=buffer) if buffer.shape == sig_a.shape else sig_a.pow(gamma_f)
-        loss = torch.dot(sg.reshape(-1), softplus_a.reshape(-1)) if summed else sg * softplus_a
+        per_entry = softplus_a.mul_(sg)  # sigmoid(a)^gamma softplus(a)
+        if summed:
+            loss = per_entry.sum(dtype=accumulation_dtype(per_entry.dtype))
+        else:
+            loss = per_entry.clone() if need_grad else per_entry
         if not need_grad:
             return loss, None
-        # dL/da = sg * (sigmoid(a) + gamma * (1 - sigmoid(a)) * softplus(a)), built over softplus(a)
-        grad = softplus_a.mul_(gamma_f)
-        grad.addcmul_(grad, sig_a, value=-1.0).add_(sig_a).mul_(sg)
+        # dL/da = gamma * L * (1 - sigmoid(a)) + sigmoid(a)^gamma * sigmoid(a), built over L
+        grad = per_entry.addcmul_(per_entry, sig_a, value=-1.0)
+        grad.mul_(gamma_f).addcmul_(sg, sig_a)
         return loss, grad.mul_(sn).neg_()  # dL/dz = -sn * dL/da
 
 
@@ -168,8 +171,10 @@ def _logit_threshold(tau: float) -> float:
 def splc_pseudo_labels(logits: Tensor, targets: Tensor, *, tau: float = 0.6) -> Tensor:
     """SPLC's pseudo-positives ``(B, C)`` bool: unknown entries (``-1``) with ``sigmoid(z) > tau``.
 
-    Evaluated as ``z > log(tau / (1 - tau))``: the same set in exact arithmetic, without a sigmoid pass
-    (at the boundary float rounding may differ by one ulp of ``z``). Observed negatives
+    Evaluated as ``z > log(tau / (1 - tau))``: the same set in exact arithmetic, without a sigmoid pass.
+    Near the threshold it can differ from the original's rounded ``sigmoid(z) > tau`` (a few entries in
+    float16 / bfloat16, where the sigmoid's rounding is coarse); it is the closer of the two to the exact
+    set. Observed negatives
     (``0``) are never pseudo-labelled. Computed without gradient.
     """
     with torch.no_grad():
