@@ -7,7 +7,16 @@ import torch
 import torch.nn.functional as F
 
 from partialml.losses import create_loss
-from partialml.losses.large_loss import _candidate_topk, _chosen_indices, large_loss_selection
+from partialml.losses.large_loss import (
+    _FUSED_MIN_ENTRIES,
+    _candidate_topk,
+    _chosen_indices,
+    large_loss_selection,
+)
+
+#: A batch above the threshold of LL's fused function (and of the CPU candidate selection): the tests on it
+#: keep testing those paths if the thresholds move.
+FUSED_SHAPE = (64, _FUSED_MIN_ENTRIES // 64 + 8)
 
 
 def _batch(b: int, c: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,7 +70,7 @@ def _reference(name: str, z: torch.Tensor, t: torch.Tensor, epoch: int) -> torch
 
 
 @pytest.mark.parametrize("name", ["ll-r", "ll-ct", "ll-cp", "hill", "splc"])
-@pytest.mark.parametrize("shape", [(16, 20), (64, 600), (64, 1100)])  # 70,400 entries: LL's fused path
+@pytest.mark.parametrize("shape", [(16, 20), (64, 600), FUSED_SHAPE])
 def test_fused_matches_autograd_reference(name: str, shape: tuple[int, int]) -> None:
     z0, t = _batch(*shape, seed=3)
     loss = create_loss(name)
@@ -89,7 +98,7 @@ def test_fused_backward_scales_by_grad_output_and_is_first_order(name: str) -> N
     """The backward hands out the saved gradient for ``loss.backward()`` and multiplies it otherwise;
     ``retain_graph`` calls never share memory; ``create_graph`` (a second derivative) is refused, not
     silently zero."""
-    z0, t = _batch(64, 1100, seed=8)
+    z0, t = _batch(*FUSED_SHAPE, seed=8)
     loss = create_loss(name)
     loss.set_epoch(3)
     z1 = z0.clone().requires_grad_()
@@ -115,8 +124,8 @@ def test_fused_backward_scales_by_grad_output_and_is_first_order(name: str) -> N
 
 @pytest.mark.parametrize("name", ["ll-r", "ll-ct", "ll-cp", "hill", "splc"])
 def test_half_precision_mean_is_summed_in_float32(name: str) -> None:
-    """A float16 sum of 70,400 losses of about 1 overflows; the fused losses sum in float32."""
-    z0, t = _batch(64, 1100, seed=2)
+    """A float16 sum of more than 65,536 losses of about 1 overflows; the fused losses sum in float32."""
+    z0, t = _batch(*FUSED_SHAPE, seed=2)
     loss = create_loss(name, reduction="mean")
     loss.set_epoch(3)
     ref = float(loss(z0, t))
@@ -128,14 +137,14 @@ def test_half_precision_mean_is_summed_in_float32(name: str) -> None:
 
 def test_splc_sum_is_as_precise_as_a_sum() -> None:
     """The fused sum uses ``torch.sum``'s cascade, not a dot product (2.9e-5 relative error at 256 x 5,000)."""
-    z0, t = _batch(64, 1100, seed=4)
+    z0, t = _batch(*FUSED_SHAPE, seed=4)
     loss = create_loss("splc")
     loss.set_epoch(3)
     ref = float(loss(z0, t))  # float64
     assert float(loss(z0.float(), t)) == pytest.approx(ref, rel=1e-7)
 
 
-@pytest.mark.parametrize("shape", [(4, 5), (64, 1100)])
+@pytest.mark.parametrize("shape", [(4, 5), FUSED_SHAPE])
 def test_nan_logit_never_lets_an_observed_entry_be_chosen(shape: tuple[int, int]) -> None:
     """With ``k`` above the unknown count and a NaN logit, only unknown entries are chosen."""
     z, t = _batch(*shape, seed=6)
@@ -145,7 +154,7 @@ def test_nan_logit_never_lets_an_observed_entry_be_chosen(shape: tuple[int, int]
     assert chosen.numel() == int((t == -1).sum())
 
 
-@pytest.mark.parametrize("shape", [(16, 20), (64, 1100)])
+@pytest.mark.parametrize("shape", [(16, 20), FUSED_SHAPE])
 def test_ll_r_rejects_an_infinite_logit_to_zero(shape: tuple[int, int]) -> None:
     """An unknown entry with logit +inf has the largest loss: rejected, it contributes 0, not NaN."""
     z, t = _batch(*shape, seed=7)
@@ -159,7 +168,7 @@ def test_ll_r_rejects_an_infinite_logit_to_zero(shape: tuple[int, int]) -> None:
 
 
 @pytest.mark.parametrize("name", ["ll-r", "ll-ct", "splc"])
-@pytest.mark.parametrize("shape", [(16, 20), (64, 1100)])
+@pytest.mark.parametrize("shape", [(16, 20), FUSED_SHAPE])
 def test_column_major_inputs(name: str, shape: tuple[int, int]) -> None:
     """Transposed (column-major) logits and float targets give the same loss and gradient."""
     z0, t = _batch(*shape, seed=9)

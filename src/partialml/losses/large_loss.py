@@ -193,15 +193,15 @@ class _FusedLargeLoss(FusedElementwise):
     elsewhere, every entry's BCE is ``-log sigmoid(w)`` with ``w = sn * z``; a rejected entry gets
     ``w = 1e4`` (loss and gradient exactly 0). ``dL/dz = -sn * sigmoid(-w)``, which
     ``log_sigmoid_backward(sn, w, buffer)`` gives from the forward's buffer without a second
-    transcendental pass, written over ``w``: four batch-sized allocations in all (BCE's forward and
-    backward make about six) and one ``log_sigmoid`` pass, as BCE.
+    transcendental pass, written over ``w``: four batch-sized allocations and one ``log_sigmoid`` pass,
+    as BCE's own forward.
     """
 
     @staticmethod
     def compute(logits: Tensor, need_grad: bool, summed: bool, *args: object) -> tuple[Tensor, Tensor | None]:
         targets, chosen, correct = args
         assert isinstance(targets, Tensor) and isinstance(chosen, Tensor)
-        sn = targets.clamp(min=0).to(logits.dtype).contiguous()
+        sn = float_targets(targets, logits).contiguous()
         if correct:
             sn.view(-1).index_fill_(0, chosen, 1.0)
         sn.mul_(2.0).sub_(1.0)
@@ -233,8 +233,8 @@ def _large_loss(
     Nothing chosen (``k == 0``, no unknown entry) is plain AN (bit-identical to
     :func:`partialml.losses.bce.an_loss`). ``"none"`` (and a batch of fewer than ``_FUSED_MIN_ENTRIES``
     entries) is one BCE call on the switched targets (LL-Ct/Cp) or with the chosen logits set to
-    ``-1e4`` (LL-R: loss and gradient exactly 0), equal to AN bit for bit on the others; ``"mean"`` / ``"sum"`` of a larger batch take the
-    loss and its gradient from :class:`_FusedLargeLoss`: LL-Ct / LL-Cp switch the chosen entries' target
+    ``-1e4`` (LL-R: loss and gradient exactly 0), equal to AN bit for bit on the others; ``"mean"`` /
+    ``"sum"`` of a larger batch take the loss and its gradient from :class:`_FusedLargeLoss`: LL-Ct / LL-Cp switch the chosen entries' target
     to 1, LL-R gives them loss and gradient exactly 0 (``"mean"`` still divides by all ``B * C``
     entries). The selection ranks the logits: on unknown entries the AN loss is ``softplus(z)``,
     non-decreasing in ``z``, so the ``k`` largest logits are ``k`` largest losses.
@@ -242,7 +242,7 @@ def _large_loss(
     if reduction not in ("mean", "sum", "none"):
         reduce_loss(logits, reduction)  # raises the standard error
     if chosen is None:
-        chosen = _chosen_indices(logits, targets, max(k, 0))  # detaches: no autograd record
+        chosen = _chosen_indices(logits, targets, k)  # detaches: no autograd record
     if chosen.numel() == 0:  # k == 0, or no unknown entry
         return an_loss(logits, targets, reduction=reduction), chosen
     if reduction == "none" or logits.numel() < _FUSED_MIN_ENTRIES:

@@ -87,8 +87,8 @@ class _FusedSplc(FusedElementwise):
     ``sigmoid(a)^gamma softplus(a)`` and ``dL/dz = -sn * dL/da``. ``softplus(a)`` and ``sigmoid(a)`` come
     from one ``log_sigmoid_forward(-a)`` (its buffer gives the sigmoid through ``log_sigmoid_backward``
     without a second transcendental pass). No gather or scatter, no bool operand in float arithmetic
-    (a slow path on the CPU), four batch-sized allocations (fresh memory is expensive: its page faults
-    cost more than a pass of arithmetic); the gradient is built in place.
+    (a slow path on the CPU), four batch-sized allocations (fresh memory is expensive: its first touch
+    costs more than a pass of arithmetic); the gradient is built in place.
     """
 
     @staticmethod
@@ -174,8 +174,7 @@ def splc_pseudo_labels(logits: Tensor, targets: Tensor, *, tau: float = 0.6) -> 
     Evaluated as ``z > log(tau / (1 - tau))``: the same set in exact arithmetic, without a sigmoid pass.
     Near the threshold it can differ from the original's rounded ``sigmoid(z) > tau`` (a few entries in
     float16 / bfloat16, where the sigmoid's rounding is coarse); it is the closer of the two to the exact
-    set. Observed negatives
-    (``0``) are never pseudo-labelled. Computed without gradient.
+    set. Observed negatives (``0``) are never pseudo-labelled. Computed without gradient.
     """
     with torch.no_grad():
         return unknown_mask(targets) & (logits.detach() > _logit_threshold(tau))
