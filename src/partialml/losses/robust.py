@@ -108,9 +108,8 @@ class _FusedSplc(FusedElementwise):
         positive_f = positive.to(logits.dtype)
         if float(margin) != 0.0:  # type: ignore[arg-type]
             work.sub_(positive_f, alpha=float(margin))  # type: ignore[arg-type]
-        softplus_a = torch.empty_like(work)
-        buffer = torch.ops.aten.log_sigmoid_forward.output(work, output=softplus_a, buffer=positive_f)[1]
-        softplus_a.neg_()
+        neg_softplus_a = torch.empty_like(work)  # log sigmoid(-a) = -softplus(a), never negated: see below
+        buffer = torch.ops.aten.log_sigmoid_forward.output(work, output=neg_softplus_a, buffer=positive_f)[1]
         one = work.new_ones(())
         # sigmoid(a) = d log sigmoid(-a) / d(-a), written over -a (same shape and strides: elementwise safe)
         sig_a = torch.ops.aten.log_sigmoid_backward.grad_input(
@@ -118,17 +117,18 @@ class _FusedSplc(FusedElementwise):
         )
         gamma_f = float(gamma)  # type: ignore[arg-type]
         sg = torch.pow(sig_a, gamma_f, out=buffer) if buffer.shape == sig_a.shape else sig_a.pow(gamma_f)
-        per_entry = softplus_a.mul_(sg)  # sigmoid(a)^gamma softplus(a)
+        neg_loss = neg_softplus_a.mul_(sg)  # -L = -sigmoid(a)^gamma softplus(a)
         if summed:
-            loss = per_entry.sum(dtype=accumulation_dtype(per_entry.dtype))
+            loss = neg_loss.sum(dtype=accumulation_dtype(neg_loss.dtype)).neg_()
         else:
-            loss = per_entry.clone() if need_grad else per_entry
+            loss = torch.neg(neg_loss) if need_grad else neg_loss.neg_()
         if not need_grad:
             return loss, None
-        # dL/da = gamma * L * (1 - sigmoid(a)) + sigmoid(a)^gamma * sigmoid(a), built over L
-        grad = per_entry.addcmul_(per_entry, sig_a, value=-1.0)
-        grad.mul_(gamma_f).addcmul_(sg, sig_a)
-        return loss, grad.mul_(sn).neg_()  # dL/dz = -sn * dL/da
+        # -dL/da = gamma * (-L) * (1 - sigmoid(a)) - sigmoid(a)^gamma * sigmoid(a), built over -L (working
+        # with -L and -dL/da saves two negation passes over the batch)
+        grad = neg_loss.addcmul_(neg_loss, sig_a, value=-1.0)
+        grad.mul_(gamma_f).addcmul_(sg, sig_a, value=-1.0)
+        return loss, grad.mul_(sn)  # dL/dz = -sn * dL/da
 
 
 def hill_loss(
