@@ -88,7 +88,7 @@ def main(quick: bool = False, datasets: tuple[str, ...] = DATASETS) -> str:
         lines += ["LTML preset grid (validation mAP, full labels, seed 0):", ""]
         lines += ["| data | compensation | consistency | val mAP |", "|---|---|---|---|"]
         for data in datasets:
-            grid = [
+            grid: list[dict[str, Any]] = [
                 {"loss": "ltml", "loss_args": {"compensation": c, "consistency": s}}
                 for c, s in itertools.product(("statistics", "learned"), ("logits", "probabilities"))
             ]
