@@ -15,6 +15,11 @@ pseudo-labels on).
   **median** of the per-round ratios, with the range over rounds in the notes.
 
 Goal (issue #7): at most 1.3x for LL-R, LL-Ct, LL-Cp, Hill and SPLC.
+
+Two floor rows per shape (no goal) say how much of BCE's time is fixed cost that no loss can avoid: the
+same leaf and ``.backward()`` around ``z.sum()`` (one cheap autograd node), and around a custom
+``autograd.Function`` that does no work (the shell of the fused losses). A loss that is more than one ATen
+call has at most ``1.3 - floor`` of BCE's time for all of its own work.
 """
 
 from __future__ import annotations
@@ -62,6 +67,46 @@ def _build(name: str, targets: torch.Tensor, n: int) -> Any:
     return loss
 
 
+class _NoWork(torch.autograd.Function):
+    """Autograd shell with no work: returns a stored scalar, hands back a stored gradient."""
+
+    @staticmethod
+    def forward(ctx: Any, z: torch.Tensor, value: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        ctx.grad = grad
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return ctx.grad, None, None
+
+
+def _floor_rows(b: int, c: int, logits0: torch.Tensor, baseline: Any, rounds: int) -> list[dict[str, Any]]:
+    """The fixed-cost floors (see the module docstring) as ratios to BCE, no goal."""
+    value, grad = torch.zeros(()), torch.zeros_like(logits0)
+
+    def engine() -> None:
+        logits0.detach().requires_grad_(True).sum().backward()
+
+    def shell() -> None:
+        _NoWork.apply(logits0.detach().requires_grad_(True), value, grad).backward()
+
+    rows = []
+    for label, fn in (("z.sum().backward()", engine), ("no-op autograd.Function", shell)):
+        stats = interleaved_ratios(fn, baseline, rounds=rounds)
+        rows.append(
+            {
+                "benchmark": "losses_speed",
+                "metric": f"floor: {label} / BCE at {b}x{c}",
+                "value": stats.median,
+                "unit": "x",
+                "goal": "",
+                "passed": None,
+                "notes": stats.describe(),
+            }
+        )
+    return rows
+
+
 def _time_shape(b: int, c: int, names: list[str], rounds: int) -> list[dict[str, Any]]:
     """Every registered loss at one batch shape, as a ratio to plain BCE on the same logits."""
     rows: list[dict[str, Any]] = []
@@ -73,6 +118,8 @@ def _time_shape(b: int, c: int, names: list[str], rounds: int) -> list[dict[str,
         z = logits0.detach().requires_grad_(True)
         F.binary_cross_entropy_with_logits(z, an_target).backward()
 
+    if b * c < 100_000:  # the floors matter where the time is per call, not per entry
+        rows.extend(_floor_rows(b, c, logits0, baseline, rounds))
     for name in names:
         loss = _build(name, targets, n=b)
 
