@@ -264,3 +264,25 @@ def test_full_label_bce_learns_on_builtin_scene(tmp_path: Path) -> None:
     assert metrics["test"]["mAP"] > 60.0
     assert metrics["test"]["num_samples"] == test_labels.shape[0]
     assert metrics["protocol"]["partial"] == "full"
+
+
+def test_partial_given_uses_labels_with_unknowns_as_read(tmp_path: Path) -> None:
+    """A file whose only labels hold unknowns (no separate annotation) is the partial data of ``given``;
+    a file whose labels are all 1 / 0 is refused by ``given`` (it has no partial labels of its own)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 4)).astype(np.float32)
+    y = rng.choice(np.array([1, 0, -1], dtype=np.int8), size=(60, 3), p=[0.3, 0.3, 0.4])
+    y[:, 0] = np.where(np.arange(60) % 2 == 0, 1, 0)  # every class observed both ways
+    y[:, 1] = np.where(np.arange(60) % 3 == 0, 1, y[:, 1])
+    np.savez(tmp_path / "partial.npz", X=x, Y=y)
+    trainer = Trainer(config(tmp_path / "partial.npz", tmp_path / "run", partial="given", epochs=1)).setup()
+    rows = trainer.prepared.train_rows
+    assert torch.equal(trainer.store.to_dense(), torch.as_tensor(y[rows]))
+    assert trainer.prepared.val_unknown_as == "ignored"
+    assert (trainer.prepared.val_labels == y[trainer.prepared.val_rows]).all()
+
+    np.savez(tmp_path / "full.npz", X=x, Y=np.abs(y) * (y > 0))
+    with pytest.raises(PartialMLError, match="has no partial labels of its own"):
+        Trainer(config(tmp_path / "full.npz", tmp_path / "run2", partial="given")).setup()
+    with pytest.raises(PartialMLError, match="expected full labels"):
+        Trainer(config(tmp_path / "partial.npz", tmp_path / "run3", partial="single-positive")).setup()

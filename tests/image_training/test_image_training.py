@@ -233,3 +233,45 @@ def test_amp_and_channels_last_train_on_cuda(
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["protocol"]["amp"] == amp and m["protocol"]["channels_last"] is True
     assert np.isfinite(m["val"]["mAP"])
+
+
+def test_partial_given_trains_on_a_csv_with_unknowns(
+    image_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real partial labels in the generic CSV (a class in neither ``labels`` nor ``negatives`` is
+    unknown): ``--partial given`` trains on them as read; a simulated scheme is refused in one line."""
+    from partialml.data import read_image_labels
+    from partialml.engine.image_setting import prepare_image_data
+
+    lines = (image_data / "labels.csv").read_text(encoding="utf-8").splitlines()
+    kept = [lines[0]]
+    for i, line in enumerate(lines[1:]):  # drop every other row's negatives: those become unknown
+        path, labels, negatives = line.split(",")
+        kept.append(f"{path},{labels},{negatives if i % 2 else ''}")
+    partial_csv = tmp_path / "partial.csv"
+    partial_csv.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    argv = tiny_args(image_data, tmp_path / "run", "--epochs", "1")
+    argv[argv.index("--data") + 1] = str(partial_csv)
+    argv[argv.index("--partial") + 1] = "given"
+    argv += ["--image-root", str(image_data)]
+
+    code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["protocol"]["partial"] == "given" and m["val"]["unknown_as"] == "ignored"
+
+    config = TrainConfig(
+        setting="end-to-end", data=str(partial_csv), image_root=str(image_data), partial="given"
+    )
+    prepared, _ = prepare_image_data(config)
+    read = read_image_labels(str(partial_csv), format="csv").labels
+    assert (read == -1).any()
+    rows = [int(r) for r in prepared.features[:, 0]]
+    assert np.array_equal(prepared.observed, read[rows])
+
+    argv[argv.index("--partial") + 1] = "single-positive"
+    argv[argv.index("--output-dir") + 1] = str(tmp_path / "sp")
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "expected full labels" in err and "--partial given" in err
+    assert not (tmp_path / "sp").exists()

@@ -193,15 +193,33 @@ def _has_value(labels: np.ndarray, value: int, *, block_entries: int = 1 << 20) 
     )
 
 
+def _first_unknown(labels: np.ndarray) -> tuple[int, int]:
+    """``(row, column)`` of the first ``-1`` of a label matrix that holds one, scanned by row blocks."""
+    for s in row_blocks(labels.shape[0], labels.shape[1]):
+        hits = np.argwhere(labels[s] < 0)
+        if len(hits):
+            return int(hits[0, 0]) + s.start, int(hits[0, 1])
+    raise ValueError("no -1 in the labels")
+
+
 def observed_labels(config: TrainConfig, full: np.ndarray, given: np.ndarray | None) -> np.ndarray:
     """The observed training labels of the config's partial scheme (``(N, C)`` int8)."""
     from partialml.labels import apply_scheme, parse_scheme
 
     scheme = parse_scheme(config.partial)
     if scheme.kind == "given" and given is None:
+        if not _has_value(full, -1):
+            raise PartialMLError(
+                f"--partial given: the data {config.data!r} has no partial labels of its own (every label "
+                "is 1 or 0); choose a simulated scheme (single-positive, fraction:F, fpc:N, rps:P) or full"
+            )
+        given = full  # labels with unknowns and no separate annotation: they are the partial labels
+    elif scheme.kind != "given" and _has_value(full, -1):
+        row, col = _first_unknown(full)
         raise PartialMLError(
-            f"--partial given: the data {config.data!r} has no partial labels of its own; "
-            "choose a simulated scheme (single-positive, fraction:F, fpc:N, rps:P) or full"
+            f"training label [{row}, {col}] is -1 (unknown); expected full labels (1 or 0 everywhere) for "
+            f"--partial {config.partial}, or --partial given to train on the file's labels as they are",
+            path=config.data,
         )
     full_for_scheme = None if (scheme.kind == "given" and _has_value(full, -1)) else full
     return np.asarray(
