@@ -159,6 +159,13 @@ def test_evaluate_reproduces_the_metrics(trained: Path, tmp_path: Path, capsys) 
     metrics = json.loads((trained / "metrics.json").read_text())
     assert report["test"]["mAP"] == pytest.approx(metrics["test"]["mAP"], abs=1e-9)
     assert report["val"]["mAP"] == pytest.approx(metrics["val"]["mAP"], abs=1e-9)
+    # the same entries as metrics.json's, head / medium / tail included
+    assert set(report["test"]) == set(metrics["test"]) and set(report["val"]) == set(metrics["val"])
+    assert (
+        report["test"]["labels"] == "full" and report["test"]["group_sizes"] == metrics["test"]["group_sizes"]
+    )
+    for group, value in metrics["test"]["group_mAP"].items():
+        assert report["test"]["group_mAP"][group] == pytest.approx(value, abs=1e-9)
     code, _, err = run_cli(["evaluate", "--run", str(trained), "--checkpoint", "middle"], capsys)
     assert code == 2 and "--checkpoint" in err
 

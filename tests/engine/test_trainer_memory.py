@@ -54,3 +54,21 @@ def test_group_report_counts_the_full_training_positives(feature_dir: Path, tmp_
     groups = head_medium_tail(counts, scale=0.1)
     assert metrics["test"]["group_sizes"] == {k: len(v) for k, v in groups.items()}
     assert metrics["best_epoch"] == 0
+
+
+def test_report_test_split_names_partial_test_labels_and_groups_by_training_counts() -> None:
+    from sklearn.metrics import average_precision_score
+
+    from partialml.engine.evaluate import report_test_split
+
+    scores = np.array([[0.9, 0.2, 0.6], [0.1, 0.8, 0.4], [0.7, 0.3, 0.2], [0.2, 0.6, 0.9]])
+    labels = np.array([[1, 0, 1], [0, 1, -1], [1, -1, 0], [0, 1, 1]], dtype=np.int8)
+    counts = np.array([150, 50, 3])  # head, medium, tail at the paper's thresholds 100 / 20
+    out = report_test_split(scores, labels, class_names=["a", "b", "c"], train_positives=counts)
+    assert out["labels"] == "partial" and out["unknown_as"] == "ignored"
+    assert out["group_sizes"] == {"head": 1, "medium": 1, "tail": 1}
+    keep = labels[:, 2] >= 0
+    tail = 100 * average_precision_score(labels[keep, 2], scores[keep, 2])
+    assert out["group_mAP"]["tail"] == pytest.approx(tail)
+    full = report_test_split(scores, np.abs(labels), class_names=["a", "b", "c"], train_positives=counts)
+    assert full["labels"] == "full" and "unknown_as" not in full

@@ -74,6 +74,8 @@ def test_evaluate_image_run_equals_its_metrics(image_run: Path, image_data: Path
     assert report["test"]["mAP"] == pytest.approx(metrics["test"]["mAP"], abs=1e-6)
     assert report["val"]["mAP"] == pytest.approx(metrics["val"]["mAP"], abs=1e-6)
     assert report["val"]["num_samples"] == metrics["protocol"]["num_val"]
+    assert set(report["test"]) == set(metrics["test"])
+    assert report["test"]["group_sizes"] == metrics["test"]["group_sizes"]
     # Other image data: the same test images as a label file of their own give the same test mAP.
     code, out, err = cli(["evaluate", "--run", str(image_run), "--data", str(image_data / "test.csv"),
                           "--device", "cpu"])  # fmt: skip

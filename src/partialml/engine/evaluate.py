@@ -5,6 +5,8 @@
 * :func:`split_report`: the mAP report of scores against labels (``-1`` entries left out per class),
   as plain data with mAP and per-class AP on the 0-100 scale, per-class AP keyed by class name, the
   number of classes skipped for having no positive and the ``empty_class`` policy.
+* :func:`report_test_split`: :func:`split_report` of a test split as ``metrics.json`` and ``partialml evaluate``
+  write it: which labels it was scored with, and the head / medium / tail means (``group_mAP``).
 """
 
 from __future__ import annotations
@@ -85,6 +87,46 @@ def split_report(
     return out
 
 
+def training_positives(store: Any) -> np.ndarray:
+    """``(C,)`` positives per class of a run's training split, the counts its head / medium / tail groups
+    come from: the full labels when the LabelStore holds them, else the observed labels as given (LL-Cp's
+    corrections left out, so the groups do not move during training)."""
+    counts = store.positives_per_class(full=store.has_full, corrections=False)
+    return np.asarray(counts, dtype=np.int64)
+
+
+def report_test_split(
+    scores: Tensor | np.ndarray,
+    labels: Tensor | np.ndarray,
+    *,
+    class_names: Sequence[str],
+    empty_class: Literal["skip", "zero"] = "skip",
+    train_positives: np.ndarray,
+    group_scale: float = 1.0,
+) -> dict[str, Any]:
+    """The report of a test split: :func:`split_report` plus ``labels`` (``"full"``, or ``"partial"`` with
+    ``unknown_as: "ignored"`` when the test labels hold unknowns), ``group_mAP`` (head / medium / tail
+    mean AP, 0-100, ``None`` for an empty group) and ``group_sizes``, the groups from ``train_positives``
+    (:func:`training_positives`) with thresholds 100 / 20 times ``group_scale``."""
+    import math
+
+    from partialml.labels.long_tail import head_medium_tail
+    from partialml.metrics.groups import group_mean_ap
+
+    out = split_report(scores, labels, class_names=class_names, empty_class=empty_class)
+    if bool((torch.as_tensor(labels) < 0).any()):
+        out["labels"], out["unknown_as"] = "partial", "ignored"
+    else:
+        out["labels"] = "full"
+    groups = head_medium_tail(train_positives, scale=group_scale)
+    per_class = out.get("per_class") or {}
+    ap = [math.nan if per_class.get(n) is None else float(per_class[n]) for n in class_names]
+    means = group_mean_ap(ap, groups)
+    out["group_mAP"] = {k: (v if math.isfinite(v) else None) for k, v in means.items()}
+    out["group_sizes"] = {k: len(v) for k, v in groups.items()}
+    return out
+
+
 def map_percent(
     scores: Tensor | np.ndarray, labels: Tensor | np.ndarray, *, empty_class: Literal["skip", "zero"] = "skip"
 ) -> float:
@@ -102,4 +144,4 @@ def _finite_or_none(value: float) -> float | None:
     return value if np.isfinite(value) else None
 
 
-__all__ = ["map_percent", "predict_scores", "split_report"]
+__all__ = ["map_percent", "predict_scores", "report_test_split", "split_report", "training_positives"]

@@ -26,7 +26,7 @@ import torch
 
 from partialml.engine.checkpoint import atomic_write_text, load_checkpoint
 from partialml.engine.config import TrainConfig, load_config
-from partialml.engine.evaluate import predict_scores, split_report
+from partialml.engine.evaluate import predict_scores, report_test_split, split_report, training_positives
 from partialml.engine.loaders import as_feature_matrix
 from partialml.engine.run_dir import RunDir
 from partialml.engine.trainer import (
@@ -231,7 +231,7 @@ def evaluate_run(
     """Re-score a run: its validation split (same split and labels as in training) and test split.
 
     Works for every setting (:func:`prepare_run`). With ``data`` other than the run's own, that data's
-    test split is scored (its training split when it has no test split), with its full labels; for an
+    test split is scored (its training split when it has no test split), with its labels; for an
     image run ``data`` is an image label file (read whole) or a dataset folder (its test split), read
     with ``format`` and ``image_root``. Returns plain data: ``{"run", "checkpoint", "epoch", "data",
     "val", "test"}`` (``val`` only for the run's own data; each a report as in ``metrics.json``).
@@ -251,6 +251,19 @@ def evaluate_run(
     def report(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
         return split_report(scores, labels, class_names=names, empty_class=config.empty_class)
 
+    def test_split(scores: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+        """As ``metrics.json``'s test entry: the groups from the run's own training split."""
+        from partialml.labels import LabelStore
+
+        return report_test_split(
+            scores,
+            labels,
+            class_names=names,
+            empty_class=config.empty_class,
+            train_positives=training_positives(LabelStore.from_state_dict(loaded.state["label_store"])),
+            group_scale=config.group_scale,
+        )
+
     if data is None or data == config.data:
         own = prepare_run(loaded)
         prepared = own.prepared
@@ -259,8 +272,7 @@ def evaluate_run(
             out["val"]["labels"] = config.val_labels
             out["val"]["unknown_as"] = prepared.val_unknown_as
         if prepared.test_labels is not None:
-            out["test"] = report(own.scores("test", batch_size=batch_size), prepared.test_labels)
-            out["test"]["labels"] = "full"
+            out["test"] = test_split(own.scores("test", batch_size=batch_size), prepared.test_labels)
         return out
     if is_image_run(loaded):
         from partialml.engine.extract import read_image_split
@@ -270,8 +282,7 @@ def evaluate_run(
         )
         bs = batch_size or min(config.eval_batch_size, 4 * config.batch_size)
         scores = image_scores(loaded, part.paths, root=root, config=image_config, batch_size=bs)
-        out["test"] = report(scores, np.asarray(part.labels, dtype=np.int8))
-        out["test"]["labels"] = "full"
+        out["test"] = test_split(scores, np.asarray(part.labels, dtype=np.int8))
         return out
     other = load_data(data, format="auto")
     _check_compatible(loaded, other, data)
@@ -281,8 +292,7 @@ def evaluate_run(
     feature_scores = predict_scores(
         loaded.model, as_feature_matrix(split.x), None, batch_size=batch_size or 1024, device=loaded.device
     )
-    out["test"] = report(feature_scores.numpy(), np.asarray(split.labels, dtype=np.int8))
-    out["test"]["labels"] = "full"
+    out["test"] = test_split(feature_scores.numpy(), np.asarray(split.labels, dtype=np.int8))
     return out
 
 

@@ -54,7 +54,13 @@ from torch import Tensor, nn
 
 from partialml.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from partialml.engine.config import TrainConfig, dump_config
-from partialml.engine.evaluate import map_percent, predict_scores, split_report
+from partialml.engine.evaluate import (
+    map_percent,
+    predict_scores,
+    report_test_split,
+    split_report,
+    training_positives,
+)
 from partialml.engine.loaders import FeatureBatches, FeatureMatrix, as_feature_matrix
 from partialml.engine.logging import ScalarWriter, check_tensorboard_available, progress
 from partialml.engine.run_dir import RunDir
@@ -975,26 +981,6 @@ class Trainer:
             epoch,
         )
 
-    def _group_report(self, report: dict[str, Any]) -> dict[str, Any]:
-        """``group_mAP`` (head / medium / tail mean AP, 0-100) by the training split's positive counts
-        (full labels when complete, else observed), thresholds 100 / 20 times ``group_scale``."""
-        from partialml.labels.long_tail import head_medium_tail
-        from partialml.metrics.groups import group_mean_ap
-
-        p = self.prepared
-        if self.store.has_full:  # build_label_store keeps the full labels exactly when they are complete
-            counts = self.store.positives_per_class(full=True).numpy()
-        else:
-            counts = (p.observed[p.train_rows] == 1).sum(axis=0)
-        groups = head_medium_tail(counts, scale=self.config.group_scale)
-        per_class = report.get("per_class") or {}
-        ap = [math.nan if per_class.get(n) is None else float(per_class[n]) for n in p.class_names]
-        means = group_mean_ap(ap, groups)
-        return {
-            "group_mAP": {k: (v if math.isfinite(v) else None) for k, v in means.items()},
-            "group_sizes": {k: len(v) for k, v in groups.items()},
-        }
-
     def _save_in_epoch(self, epoch: int, stats: EpochStats, shuffle_start: Tensor, seconds: float) -> None:
         """Write ``last.pt`` at a step boundary inside ``epoch`` (``best.pt`` is left alone)."""
         state = self._state(epoch - 1)
@@ -1036,14 +1022,14 @@ class Trainer:
             test = None
             if prepared.test_features is not None and prepared.test_labels is not None:
                 scores = self._dist_scores(prepared.test_features, None)
-                test = split_report(
+                test = report_test_split(
                     scores,
                     prepared.test_labels,
                     class_names=prepared.class_names,
                     empty_class=config.empty_class,
+                    train_positives=training_positives(self.store),
+                    group_scale=config.group_scale,
                 )
-                test["labels"] = "full"
-                test.update(self._group_report(test))
         finally:
             model.load_state_dict(current)
         return {

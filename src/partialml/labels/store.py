@@ -798,10 +798,11 @@ class LabelStore:
     def _corrected_per_class(self) -> np.ndarray:
         return np.bincount(self._corrections.keys() % self.num_classes, minlength=self.num_classes)
 
-    def positives_per_class(self, *, full: bool = False) -> torch.Tensor:
-        """``(C,)`` int64: positives per class (observed with corrections, or full)."""
+    def positives_per_class(self, *, full: bool = False, corrections: bool = True) -> torch.Tensor:
+        """``(C,)`` int64: positives per class (observed, with LL-Cp's corrections unless
+        ``corrections=False``; or full)."""
         counts = self._matrix(full).count_per_class(POSITIVE)
-        if not full:
+        if not full and corrections:
             counts = counts + self._corrected_per_class()
         return torch.from_numpy(counts)
 
