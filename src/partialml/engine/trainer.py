@@ -82,7 +82,10 @@ class TrainingDivergedError(RuntimeError):
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto``: CUDA when available, else CPU; ``cuda`` without a CUDA device is an error."""
+    """``auto``: CUDA when available, else CPU; ``cuda`` without a CUDA device is an error, and so is
+    any name other than ``auto``, ``cpu`` and ``cuda`` (one line, naming ``--device``)."""
+    if name not in ("auto", "cpu", "cuda"):
+        raise PartialMLError(f"--device: got {name!r}; expected auto, cpu or cuda")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
