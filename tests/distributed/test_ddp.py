@@ -23,6 +23,7 @@ import torch
 from partialml.engine import TrainConfig, Trainer
 from partialml.engine.distributed import StepSync, gather_cat, init_distributed, shard, world_size
 from partialml.engine.loaders import FeatureBatches
+from partialml.errors import PartialMLError
 
 WORKER = Path(__file__).with_name("_ddp_worker.py")
 LOSS_RTOL = 1e-5
@@ -224,3 +225,21 @@ def test_ddp_class_aware_sampler_matches_single_process(tmp_path: Path, make_fea
     runs, stores = _ddp(tmp_path / "ddp", _config(data, tmp_path / "two", batch_size=4, **extra))
     _assert_same_run(single, runs[0])
     assert np.array_equal(stores[0], stores[1])
+
+
+def test_dual_branch_loss_under_torchrun_is_one_line_naming_the_loss(
+    tmp_path: Path, make_feature_dir: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refusal names the dual-branch loss and what to use instead (no process group needed: it
+    comes before DDP wraps anything)."""
+    from partialml.engine import distributed
+
+    two = distributed.DistContext(
+        rank=0, world_size=2, local_rank=0, backend="gloo", device=torch.device("cpu")
+    )
+    monkeypatch.setattr(distributed, "init_distributed", lambda device: two)
+    data = make_feature_dir(tmp_path / "data", n=60, n_test=10)
+    config = TrainConfig(data=str(data), output_dir=str(tmp_path / "run"), loss="ltml", device="cpu")
+    with pytest.raises(PartialMLError, match=r"--loss ltml \(dual-branch\) is not supported") as info:
+        Trainer(config, show_progress=False).setup()
+    assert "--sampler" not in str(info.value) and "\n" not in str(info.value)

@@ -693,10 +693,15 @@ class Trainer:
         if not getattr(self, "dist", None) or not self.dist.enabled:
             return
         d = self.dist
-        if getattr(self, "dual_branch", False) or not hasattr(self.batches, "num_replicas"):
+        if getattr(self, "dual_branch", False):
             raise PartialMLError(
-                f"torchrun with {d.world_size} processes: --loss {config.loss} / --sampler {config.sampler} "
-                "is not supported under DDP yet; use uniform sampling and a single-branch loss"
+                f"torchrun with {d.world_size} processes: --loss {config.loss} (dual-branch) is not supported "
+                "under DDP yet; use a single-branch loss (ll-r, ...) or train in one process"
+            )
+        if not hasattr(self.batches, "num_replicas"):
+            raise PartialMLError(
+                f"torchrun with {d.world_size} processes: this run's batches ({type(self.batches).__name__}) "
+                "cannot be split between processes; train in one process"
             )
         if getattr(config, "on_bad_image", "raise") == "skip":
             raise PartialMLError("--on-bad-image skip is not supported under torchrun yet (ranks' batches)")
