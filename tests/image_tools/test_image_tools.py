@@ -110,7 +110,7 @@ def test_tuned_thresholds_of_an_image_run(image_run: Path, image_data: Path, cli
     code, _, err = cli(["export", "--run", str(image_run), "--output", str(tmp_path / "m.pt"), "--format",
                         "torchscript"])  # fmt: skip
     assert code == 0, err
-    sidecar = json.loads((tmp_path / "m.json").read_text())
+    sidecar = json.loads((tmp_path / "m.pt.json").read_text())
     assert sidecar["threshold_source"] == "tuned"
     np.testing.assert_allclose(sidecar["thresholds"], expected, atol=1e-6)
 

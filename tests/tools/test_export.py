@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 
 import partialml
 from partialml.engine.inference import predict_split
-from partialml.errors import PartialMLError
+from partialml.errors import PartialMLError, PartialMLWarning
 from partialml.tools.export import EXPORT_FORMAT, export_run, load_exported
 
 
@@ -94,3 +95,53 @@ def test_onnx_export_of_a_features_run_matches_the_run(std_run: Path, data_dir: 
     x = np.load(data_dir / "test_features.npy").astype(np.float32)
     (logits,) = ort.InferenceSession(str(weights)).run(["logits"], {"input": x})
     np.testing.assert_allclose(1 / (1 + np.exp(-logits)), want, atol=1e-5, rtol=0)
+
+
+def test_formats_side_by_side_keep_their_own_sidecars_and_nothing_is_replaced(
+    trained: Path, data_dir: Path, tmp_path: Path, cli
+) -> None:
+    """safetensors, TorchScript and ONNX of one run in one folder: three sidecars, each loads its own
+    file; a second export to an existing name exits 2 and leaves both files as they were."""
+    safetensors, torchscript = tmp_path / "model.safetensors", tmp_path / "model.pt"
+    assert cli(["export", "--run", str(trained), "--output", str(safetensors)])[0] == 0
+    code, _, err = cli(
+        ["export", "--run", str(trained), "--output", str(torchscript), "--format", "torchscript"]
+    )
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model.json",
+        "model.pt",
+        "model.pt.json",
+        "model.safetensors",
+    ]
+    x = np.load(data_dir / "test_features.npy").astype(np.float32)
+    a, b = partialml.load(safetensors), partialml.load(torchscript)
+    assert a.metadata["kind"] == "features-head" and b.metadata["kind"] == "torchscript"
+    np.testing.assert_allclose(a.predict_proba(x), b.predict_proba(x), atol=1e-6, rtol=0)
+
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    code, _, err = cli(
+        ["export", "--run", str(trained), "--output", str(torchscript), "--format", "torchscript"]
+    )
+    assert code == 2 and err.count("\n") == 1 and "--overwrite" in err and "model.pt" in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    code, _, err = cli(["export", "--run", str(trained), "--output", str(safetensors), "--thresholds", "default",
+                        "--overwrite"])  # fmt: skip
+    assert code == 0, err
+    assert json.loads((tmp_path / "model.json").read_text())["threshold_source"] == "default"
+
+    with warnings.catch_warnings(record=True) as caught:  # torch's deprecation notices: one warning of ours
+        warnings.simplefilter("always")
+        export_run(trained, tmp_path / "again.pt", format="torchscript")
+    assert [(w.category, str(w.message).split(":")[0]) for w in caught] == [
+        (PartialMLWarning, "--format torchscript")
+    ]
+
+    # an export of an earlier version: TorchScript file with its sidecar as model.json
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "old.pt").write_bytes(torchscript.read_bytes())
+    (legacy / "old.json").write_text(
+        (tmp_path / "model.pt.json").read_text().replace('"model.pt"', '"old.pt"')
+    )
+    np.testing.assert_allclose(partialml.load(legacy / "old.pt").predict_proba(x), b.predict_proba(x))

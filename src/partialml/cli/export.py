@@ -10,7 +10,10 @@ import typer
 
 def export_command(
     run: Annotated[Path, typer.Option(help="The run directory (of `partialml train`).")],
-    output: Annotated[Path, typer.Option(help="Weights file to write (.safetensors); the sidecar is .json.")],
+    output: Annotated[
+        Path,
+        typer.Option(help="File to write (.safetensors, .pt, .onnx); sidecar: model.json / model.pt.json."),
+    ],
     thresholds: Annotated[
         str, typer.Option(help="tuned (per-class F1 on the run's validation split) or default (0.5).")
     ] = "tuned",
@@ -18,8 +21,10 @@ def export_command(
     format: Annotated[
         str, typer.Option(help="safetensors (features runs), torchscript (any run) or onnx (needs onnx).")
     ] = "safetensors",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file and its sidecar.")] = False,
 ) -> None:
-    """Write MODEL.safetensors and MODEL.json; load them with `partialml.load(path)`."""
+    """Write MODEL.safetensors and MODEL.json (or MODEL.pt / MODEL.onnx and MODEL.pt.json / MODEL.onnx.json);
+    load them with `partialml.load(path)`."""
     from partialml.errors import PartialMLError
     from partialml.tools.export import export_run
 
@@ -33,5 +38,6 @@ def export_command(
         checkpoint=checkpoint,
         thresholds=thresholds,  # type: ignore[arg-type]
         format=format,  # type: ignore[arg-type]
+        overwrite=overwrite,
     )
     typer.echo(f"wrote {weights} and {sidecar}", err=True)

@@ -4,7 +4,8 @@
 
 * ``model.safetensors``: the model's ``state_dict`` (the standardization statistics are buffers of the
   model, ``standardize.mean`` / ``standardize.std``, so they travel with the weights);
-* ``model.json`` (the same name with ``.json``): ``format`` (:data:`EXPORT_FORMAT`), ``kind``
+* ``model.json`` (:func:`sidecar_path`: ``.safetensors`` replaced by ``.json``; ``model.pt.json`` for
+  ``model.pt``): ``format`` (:data:`EXPORT_FORMAT`), ``kind``
   (``features-head``), ``partialml_version``, ``class_names``, ``in_dim``, ``num_classes``, ``head``
   (``{"type", "hidden_dim", "dropout"}``), ``standardize``, ``thresholds`` (per class) with their
   ``threshold_source`` (``tuned`` on the run's validation split, or ``default`` 0.5), the run's
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from partialml.errors import PartialMLError
+from partialml.errors import PartialMLError, PartialMLWarning
 
 EXPORT_FORMAT = "partialml-export-1"
 FEATURES_KIND = "features-head"
@@ -44,8 +46,27 @@ ExportFormat = Literal["safetensors", "torchscript", "onnx"]
 
 
 def sidecar_path(weights: str | Path) -> Path:
-    """``model.safetensors`` -> ``model.json``."""
-    return Path(weights).with_suffix(".json")
+    """``model.safetensors`` -> ``model.json``; any other weights file gets ``.json`` appended
+    (``model.pt`` -> ``model.pt.json``, ``model.onnx`` -> ``model.onnx.json``), so that exports of one run
+    in several formats side by side each keep their own sidecar."""
+    p = Path(weights)
+    return p.with_suffix(".json") if p.suffix == ".safetensors" else p.with_name(p.name + ".json")
+
+
+def _find_sidecar(path: Path) -> Path:
+    """The sidecar of ``path`` (a weights file or a sidecar); for a TorchScript or ONNX file also the
+    ``model.json`` name that partialml 0.x wrote, when that sidecar names this file."""
+    if path.suffix == ".json":
+        return path
+    sidecar = sidecar_path(path)
+    legacy = path.with_suffix(".json")
+    if not sidecar.is_file() and path.suffix != ".safetensors" and legacy.is_file():
+        try:
+            if json.loads(legacy.read_text(encoding="utf-8")).get("weights") == path.name:
+                return legacy
+        except (OSError, ValueError, AttributeError):
+            pass
+    return sidecar
 
 
 def _features_loader(meta: dict[str, Any], weights: Path) -> nn.Module:
@@ -143,8 +164,10 @@ def export_run(
     checkpoint: str = "best",
     thresholds: ThresholdChoice = "tuned",
     format: ExportFormat = "safetensors",
+    overwrite: bool = False,
 ) -> tuple[Path, Path]:
-    """Write ``output`` (safetensors) and its ``.json`` sidecar from ``run``'s checkpoint.
+    """Write ``output`` (safetensors) and its ``.json`` sidecar (:func:`sidecar_path`) from ``run``'s
+    checkpoint. Existing files are refused unless ``overwrite``.
 
     ``thresholds="tuned"`` tunes per-class thresholds on the run's validation split, for feature and
     image runs alike (:func:`~partialml.tools.thresholds.run_thresholds`; falls back to 0.5 for every
@@ -171,6 +194,10 @@ def export_run(
         raise PartialMLError(f"--output: a {format} file needs another extension (.pt, .onnx)", path=target)
     if thresholds not in ("tuned", "default"):
         raise PartialMLError(f"--thresholds: got {thresholds!r}; expected tuned or default")
+    sidecar = sidecar_path(target)
+    existing = [p for p in (target, sidecar) if p.exists()]
+    if existing and not overwrite:
+        raise PartialMLError("--output: the file exists; pass --overwrite to replace it", path=existing[0])
     loaded = load_run_model(run, checkpoint=checkpoint, device="cpu")  # type: ignore[arg-type]
     meta = loaded.state["meta"]
     image_run = meta.get("setting", "features") != "features"
@@ -191,7 +218,6 @@ def export_run(
         blob = save(state)
     else:
         blob = _traced_bytes(loaded, meta, format)
-    sidecar = sidecar_path(target)
     config = loaded.config
     input_shape = (
         [None, 3, int(meta["image_size"]), int(meta["image_size"])]
@@ -243,11 +269,18 @@ def _traced_bytes(loaded: Any, meta: dict[str, Any], format: str) -> bytes:
         example = torch.zeros(2, int(meta["in_dim"]))
     buf = io.BytesIO()
     with torch.no_grad():
-        if format == "torchscript":
+        if format != "torchscript":
+            return _onnx_bytes(model, example)
+        with warnings.catch_warnings():  # torch's own deprecation notice, several lines per call
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
             traced = torch.jit.trace(model, example, check_trace=False)
             torch.jit.save(traced, buf)
-        else:
-            return _onnx_bytes(model, example)
+    warnings.warn(
+        f"--format torchscript: torch {torch.__version__.split('+')[0]} marks TorchScript as deprecated "
+        "(the file works and loads); --format onnx is the format torch maintains",
+        PartialMLWarning,
+        stacklevel=2,
+    )
     return buf.getvalue()
 
 
@@ -275,12 +308,9 @@ def _onnx_bytes(model: torch.nn.Module, example: torch.Tensor) -> bytes:
 
 def load_exported(path: str | Path, *, device: str | torch.device = "cpu") -> ExportedModel:
     """Load an export from its weights file or its ``.json`` sidecar."""
-    p = Path(path)
-    sidecar = p if p.suffix == ".json" else sidecar_path(p)
+    sidecar = _find_sidecar(Path(path))
     if not sidecar.is_file():
-        raise PartialMLError(
-            "no model.json sidecar next to the weights (expected the export's .json)", path=sidecar
-        )
+        raise PartialMLError("no sidecar next to the weights (expected the export's .json)", path=sidecar)
     try:
         meta = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
