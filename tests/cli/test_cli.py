@@ -103,7 +103,7 @@ BAD_INPUTS = [
     (["--epochs", "0"], "--epochs"),
     (["--batch-size", "0"], "--batch-size"),
     (["--partial", "fraction:2"], "fraction:2"),
-    (["--val-labels", "dirty"], "val_labels"),
+    (["--val-labels", "dirty"], "--val-labels: got 'dirty'"),
     (["--no-such-flag"], "--no-such-flag"),
 ]
 

@@ -39,31 +39,46 @@ def test_int_is_accepted_for_float_but_bool_is_not_int() -> None:
 @pytest.mark.parametrize(
     ("values", "key"),
     [
-        ({"nonsense": 1}, "nonsense"),
-        ({"epochs": 0}, "--epochs"),
-        ({"lr": -1e-3}, "--lr"),
-        ({"lr": 0}, "--lr"),
-        ({"batch_size": 0}, "--batch-size"),
+        ({"epochs": 0}, "epochs"),
+        ({"lr": -1e-3}, "lr"),
+        ({"lr": 0}, "lr"),
+        ({"batch_size": 0}, "batch_size"),
         ({"optimizer": "rmsprop"}, "optimizer"),
         ({"format": "parquet"}, "format"),
         ({"val_labels": "dirty"}, "val_labels"),
-        ({"val_fraction": 1.0}, "--val-fraction"),
-        ({"head": "transformer"}, "head"),
-        ({"early_stop_drop": -3}, "--early-stop-drop"),
+        ({"val_fraction": 1.0}, "val_fraction"),
+        ({"setting": "e2e"}, "setting"),
+        ({"sampler": "random"}, "sampler"),
+        ({"nan_policy": "ignore"}, "nan_policy"),
+        ({"device": "gpu"}, "device"),
+        ({"early_stop_drop": -3}, "early_stop_drop"),
         ({"lr": "fast"}, "lr"),
         ({"loss_args": [1, 2]}, "loss_args"),
-        ({"overwrite": True, "resume": True}, "--overwrite"),
     ],
 )
-def test_bad_values_raise_one_line_naming_the_key(values: dict, key: str, tmp_path: Path) -> None:
+def test_bad_values_name_the_yaml_key_or_the_flag(values: dict, key: str, tmp_path: Path) -> None:
+    """From a file: ``FILE: key: got ...``; from the command line: ``--flag: got ...``. One line each."""
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(values))
     with pytest.raises(PartialMLError) as info:
         resolve_config(config_file=path)
     message = str(info.value)
-    assert key in message
-    assert "\n" not in message
-    assert str(path) in message  # the file is named
+    assert f"{path}: {key}: got" in message and "\n" not in message
+    with pytest.raises(PartialMLError) as info:
+        resolve_config(overrides=values)
+    flag = "--" + key.replace("_", "-")
+    assert str(info.value).startswith(f"{flag}: got") and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("values", "key"), [({"nonsense": 1}, "nonsense"), ({"overwrite": True, "resume": True}, "--overwrite")]
+)
+def test_unknown_keys_and_conflicts_name_the_file(values: dict, key: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(values))
+    with pytest.raises(PartialMLError) as info:
+        resolve_config(config_file=path)
+    assert key in str(info.value) and str(path) in str(info.value) and "\n" not in str(info.value)
 
 
 def test_yaml_that_is_not_a_mapping_or_not_yaml(tmp_path: Path) -> None:

@@ -236,7 +236,7 @@ class TrainConfig:
 
         def fail(key: str, expected: str) -> None:
             value = getattr(self, key)
-            raise PartialMLError(f"{_flag(key)}: got {value!r}; expected {expected}", path=source)
+            raise PartialMLError(f"{_option(key, source)}: got {value!r}; expected {expected}", path=source)
 
         if self.epochs < 1:
             fail("epochs", "an integer >= 1")
@@ -318,6 +318,12 @@ def _flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
+def _option(key: str, source: str | Path | None) -> str:
+    """How an error names an option: the YAML key when the value came from a file (``source``), else
+    the command-line flag."""
+    return key if source is not None else _flag(key)
+
+
 def _field_types() -> dict[str, Any]:
     return get_type_hints(TrainConfig)
 
@@ -333,7 +339,7 @@ def _coerce(key: str, value: Any, hint: Any, source: str | Path | None) -> Any:
         return _coerce(key, value, inner, source)
 
     def fail(expected: str) -> Any:
-        raise PartialMLError(f"{key}: got {value!r}; expected {expected}", path=source)
+        raise PartialMLError(f"{_option(key, source)}: got {value!r}; expected {expected}", path=source)
 
     if origin is Literal:
         if value not in args:
