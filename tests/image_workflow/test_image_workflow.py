@@ -152,7 +152,7 @@ def test_torchscript_export_of_an_image_run(
     code, _, err = run_cli(["export", "--run", str(e2e_run), "--output", str(target), "--format",
                             "torchscript"], capsys)  # fmt: skip
     assert code == 0, err
-    meta = json.loads(target.with_suffix(".json").read_text())
+    meta = json.loads(target.with_name(target.name + ".json").read_text())  # model.pt.json
     assert meta["kind"] == "torchscript" and meta["input_shape"] == [None, 3, 32, 32]
     assert meta["transforms"] == "ll" and meta["class_names"] == sorted(CLASSES)
     model = partialml.load(target)
@@ -239,7 +239,7 @@ def test_onnx_export_of_an_image_run_matches_torch(
                              capsys)  # fmt: skip
     assert code == 0, err
     assert "torch.onnx" not in out + err  # the exporter's progress lines stay out of the CLI's output
-    meta = json.loads(target.with_suffix(".json").read_text())
+    meta = json.loads(target.with_name(target.name + ".json").read_text())  # model.pt.json
     assert meta["kind"] == "onnx" and meta["input_shape"] == [None, 3, 32, 32]
     session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["input"]
