@@ -194,6 +194,22 @@ def test_predict_writes_one_row_per_sample(trained: Path, feature_dir: Path, tmp
     assert [r[0] for r in rows[1:]] == [str(i) for i in range(n_test)]
     scores = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
     assert ((scores >= 0) & (scores <= 1)).all()
+    again = [
+        "predict",
+        "--run",
+        str(trained),
+        "--data",
+        str(feature_dir),
+        "--output",
+        str(target),
+        "--labels",
+    ]
+    target.write_text("mine\n")
+    code, _, err = run_cli(again, capsys)  # an existing file is kept unless --overwrite
+    assert code == 2 and "--overwrite" in err and target.read_text() == "mine\n"
+    code, _, err = run_cli([*again, "--overwrite"], capsys)
+    assert code == 0, err
+    assert {v for r in list(csv.reader(target.open()))[1:] for v in r[1:]} <= {"0", "1"}
     code, out, _ = run_cli(
         [
             "predict",

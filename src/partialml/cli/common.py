@@ -1,9 +1,11 @@
-"""Helpers shared by the CLI commands: parsing ``key=value`` options and writing one-line errors."""
+"""Helpers shared by the CLI commands: parsing ``key=value`` options, refusing to replace files, and
+writing one-line errors."""
 
 from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from partialml.errors import PartialMLError
@@ -64,4 +66,14 @@ def error_exit(message: str, code: int) -> None:
     raise SystemExit(code)
 
 
-__all__ = ["error_exit", "one_line", "parse_key_values", "parse_value"]
+def refuse_existing(*paths: Path | None, overwrite: bool, flag: str = "--output") -> None:
+    """One line (exit 2) naming the first of ``paths`` that exists, unless ``overwrite``: a command never
+    replaces a file it did not just write without being asked to (``None`` paths are skipped)."""
+    if overwrite:
+        return
+    for path in paths:
+        if path is not None and Path(path).exists():
+            raise PartialMLError(f"{flag}: the file exists; pass --overwrite to replace it", path=path)
+
+
+__all__ = ["error_exit", "one_line", "parse_key_values", "parse_value", "refuse_existing"]

@@ -29,8 +29,10 @@ def evaluate_command(
     plot: Annotated[
         Optional[Path], typer.Option(help="Also draw the test (else validation) AP per class to this PNG.")
     ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
 ) -> None:
     """Re-score a run (validation and test mAP; feature or image runs) and print the report as JSON."""
+    from partialml.cli.common import refuse_existing
     from partialml.engine.inference import evaluate_run, write_text
     from partialml.engine.run_dir import to_jsonable
 
@@ -38,6 +40,8 @@ def evaluate_command(
         from partialml.errors import PartialMLError
 
         raise PartialMLError(f"--checkpoint: got {checkpoint!r}; expected best or last")
+    refuse_existing(output, overwrite=overwrite)
+    refuse_existing(plot, overwrite=overwrite, flag="--plot")
     report = evaluate_run(
         run,
         data=data,

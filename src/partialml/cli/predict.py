@@ -35,13 +35,16 @@ def predict_command(
         Optional[str], typer.Option(help="Image runs: folder the image paths are relative to.")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
 ) -> None:
     """Write one CSV row per sample: `sample` (id or 0-based row), then one column per class."""
+    from partialml.cli.common import refuse_existing
     from partialml.engine.inference import predict_split, predictions_csv, write_text
     from partialml.errors import PartialMLError
 
     if checkpoint not in ("best", "last"):
         raise PartialMLError(f"--checkpoint: got {checkpoint!r}; expected best or last")
+    refuse_existing(output, overwrite=overwrite)
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise PartialMLError(f"--threshold: got {threshold}; expected a probability in [0, 1]")
     if thresholds is not None and thresholds != "tuned":

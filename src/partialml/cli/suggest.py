@@ -25,8 +25,10 @@ def suggest_command(
     ] = None,
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
 ) -> None:
     """Rank the unknown (-1) training entries by the model's probability that they are positive."""
+    from partialml.cli.common import refuse_existing
     from partialml.engine.inference import write_text
     from partialml.errors import PartialMLError
     from partialml.tools.suggest import (
@@ -44,6 +46,11 @@ def suggest_command(
     if cleanlab is not None and cleanlab.suffix != ".npy":
         raise PartialMLError("--cleanlab: expected a file name ending in .npy", path=cleanlab)
     check_ranking_options(top=top, per_class=per_class)
+    refuse_existing(output, overwrite=overwrite)
+    if cleanlab is not None:
+        refuse_existing(
+            cleanlab, cleanlab.with_suffix(".labels.json"), overwrite=overwrite, flag="--cleanlab"
+        )
     scored = training_scores(run, folds=folds, checkpoint=checkpoint, device=device)
     rows = suggest(scored, top=top, per_class=per_class)
     write_text(output, suggestions_csv(rows))
