@@ -277,6 +277,54 @@ def test_simulate_writes_text_lists_and_npy(feature_dir: Path, tmp_path: Path, c
     assert code == 2 and "--overwrite" in err
 
 
+def test_simulate_given_takes_labels_with_unknowns_and_warns_on_text_lists(tmp_path: Path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    y = rng.choice(np.array([1, 0, -1], dtype=np.int8), size=(30, 3))
+    np.savez(tmp_path / "part.npz", X=rng.normal(size=(30, 2)).astype(np.float32), Y=y)
+    code, _, err = run_cli(
+        [
+            "simulate",
+            "--data",
+            str(tmp_path / "part.npz"),
+            "--partial",
+            "given",
+            "--output",
+            str(tmp_path / "g.npy"),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    np.testing.assert_array_equal(np.load(tmp_path / "g.npy"), y)
+    code, _, err = run_cli(
+        [
+            "simulate",
+            "--data",
+            str(tmp_path / "part.npz"),
+            "--partial",
+            "given",
+            "--output",
+            str(tmp_path / "g.txt"),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert err.count("\n") == 1 and err.startswith("partialml: warning: --output g.txt")
+    assert f"the {(y == 0).sum()} observed negatives" in err
+    code, _, err = run_cli(
+        [
+            "simulate",
+            "--data",
+            str(tmp_path / "part.npz"),
+            "--partial",
+            "rps:0.5",
+            "--output",
+            str(tmp_path / "r.npy"),
+        ],
+        capsys,
+    )
+    assert code == 2 and "--partial given" in err and "part.npz" in err
+
+
 def test_losses_lists_every_loss(capsys) -> None:
     from partialml.losses import list_losses
 

@@ -20,9 +20,9 @@ def simulate_command(
 ) -> None:
     """Simulate partial labels from the full labels and write them."""
     from partialml.engine.checkpoint import atomic_write_bytes
-    from partialml.engine.trainer import load_data
+    from partialml.engine.trainer import _has_value, load_data, scheme_labels
     from partialml.errors import PartialMLError
-    from partialml.labels import apply_scheme, parse_scheme, write_text_lists
+    from partialml.labels import parse_scheme, write_text_lists
 
     suffix = output.suffix.lower()
     if suffix not in (".txt", ".npy"):
@@ -33,19 +33,32 @@ def simulate_command(
         raise PartialMLError("--output exists; pass --overwrite to replace it", path=output)
     if split not in ("train", "test"):
         raise PartialMLError(f"--split: got {split!r}; expected train or test")
-    scheme = parse_scheme(partial)
+    parse_scheme(partial)  # a bad scheme fails before the data is read
     source = load_data(data)
     part = getattr(source, split, None)
     if part is None:
         raise PartialMLError(f"--split {split}: the data has no {split} split", path=data)
     full = np.asarray(part.labels, dtype=np.int8)
     given = getattr(part, "observed", None)
-    labels = apply_scheme(scheme, None if (full < 0).any() else full, given=given, seed=seed)
+    given = None if given is None else np.asarray(given, dtype=np.int8)
+    labels = scheme_labels(partial, full, given, seed=seed, source=data)
     if suffix == ".npy":
         buf = io.BytesIO()
         np.save(buf, np.asarray(labels, dtype=np.int8))
         atomic_write_bytes(output, buf.getvalue())
     else:
+        negatives = int((labels == 0).sum())
+        if negatives and _has_value(labels, -1):  # text lists keep positives: negatives would read as unknown
+            import warnings
+
+            from partialml.errors import PartialMLWarning
+
+            warnings.warn(
+                f"--output {output.name}: text lists hold positives only; the {negatives} observed negatives "
+                "are not written (read back, they are unknown); write a .npy file to keep them",
+                PartialMLWarning,
+                stacklevel=2,
+            )
         ids = getattr(part, "ids", None)
         names = [str(i) for i in ids] if ids is not None else [str(i) for i in range(full.shape[0])]
         write_text_lists(output, names, labels)

@@ -213,27 +213,38 @@ def _first_unknown(labels: np.ndarray) -> tuple[int, int]:
 
 def observed_labels(config: TrainConfig, full: np.ndarray, given: np.ndarray | None) -> np.ndarray:
     """The observed training labels of the config's partial scheme (``(N, C)`` int8)."""
+    return scheme_labels(config.partial, full, given, seed=config.partial_seed, source=config.data)
+
+
+def scheme_labels(
+    partial: str, full: np.ndarray, given: np.ndarray | None, *, seed: int | None, source: Any
+) -> np.ndarray:
+    """The observed labels ``(N, C)`` int8 of scheme ``partial`` for a file's labels ``full`` and its
+    separately annotated partial labels ``given`` (``None`` when it has none).
+
+    ``given`` takes the file's partial labels, else ``full`` when it holds unknowns (a file with only one
+    label matrix, partial as annotated); the simulated schemes need ``full`` without unknowns. Each refusal is
+    one line naming ``source`` and the other choice.
+    """
     from partialml.labels import apply_scheme, parse_scheme
 
-    scheme = parse_scheme(config.partial)
+    scheme = parse_scheme(partial)
     if scheme.kind == "given" and given is None:
         if not _has_value(full, -1):
             raise PartialMLError(
-                f"--partial given: the data {config.data!r} has no partial labels of its own (every label "
+                f"--partial given: the data {source!r} has no partial labels of its own (every label "
                 "is 1 or 0); choose a simulated scheme (single-positive, fraction:F, fpc:N, rps:P) or full"
             )
         given = full  # labels with unknowns and no separate annotation: they are the partial labels
     elif scheme.kind != "given" and _has_value(full, -1):
         row, col = _first_unknown(full)
         raise PartialMLError(
-            f"training label [{row}, {col}] is -1 (unknown); expected full labels (1 or 0 everywhere) for "
-            f"--partial {config.partial}, or --partial given to train on the file's labels as they are",
-            path=config.data,
+            f"label [{row}, {col}] is -1 (unknown); expected full labels (1 or 0 everywhere) for "
+            f"--partial {partial}, or --partial given to take the file's labels as they are",
+            path=source,
         )
     full_for_scheme = None if (scheme.kind == "given" and _has_value(full, -1)) else full
-    return np.asarray(
-        apply_scheme(scheme, full_for_scheme, given=given, seed=config.partial_seed), dtype=np.int8
-    )
+    return np.asarray(apply_scheme(scheme, full_for_scheme, given=given, seed=seed), dtype=np.int8)
 
 
 def prepare_data(config: TrainConfig, data: Any | None = None) -> PreparedData:
