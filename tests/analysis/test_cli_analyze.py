@@ -134,6 +134,7 @@ def test_data_size_end_to_end(feature_dir: Path, tmp_path: Path, capsys: pytest.
         (["analyze", "delta-rel", "--loss", "an"], "--loss"),
         (["analyze", "data-size", "--fractions", "0,0.5"], "--fractions"),
         (["analyze", "data-size", "--losses", "an,nope"], "nope"),
+        (["analyze", "data-size", "--losses", "an,ll-r", "--loss-arg", "delt_rel=0.01"], "delt_rel"),
         (["analyze", "selection", "--loss", "an"], "--loss"),
         (["analyze", "memorization", "--epochs", "0"], "--epochs"),
         (["analyze", "memorization", "--max-entries", "0"], "--max-entries"),
@@ -155,3 +156,21 @@ def test_bad_flags_exit_2_with_one_line(
 def test_missing_data_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(["analyze", "memorization", "--output-dir", str(tmp_path / "o")], capsys)
     assert code == 2 and "--data" in err and err.count("\n") == 1
+
+
+def test_sweep_plot_without_validation_draws_no_empty_legend(tmp_path: Path) -> None:
+    """A run with ``--val-fraction 0`` has no validation curve: that panel gets no legend (matplotlib's
+    multi-line "No artists with labels" warning would reach the CLI's output)."""
+    import warnings
+
+    from partialml.analysis.plots_analysis import plot_sweep
+
+    rows = [
+        {"fraction": f, "loss": loss, "test_mAP_mean": 50.0 + f, "test_mAP_std": 1.0, "val_mAP_mean": None}
+        for f in (0.5, 1.0)
+        for loss in ("an", "ll-r")
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = plot_sweep(rows, tmp_path / "s.png", x="fraction", xlabel="fraction", group="loss")
+    assert path.read_bytes().startswith(PNG)

@@ -128,7 +128,7 @@ def plot_sweep(
         if log_x:
             ax.set_xscale("symlog", linthresh=1e-3)
         ax.grid(alpha=0.3)
-        if group:
+        if group and ax.get_legend_handles_labels()[0]:  # a panel with no curve (no val split) gets none
             ax.legend(fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)

@@ -305,6 +305,11 @@ def run_data_size(
         check_loss_options(loss, {})
         options = loss_options(loss)
         loss_args[loss] = {k: v for k, v in config.loss_args.items() if k in options}
+    unused = sorted(set(config.loss_args) - {k for args in loss_args.values() for k in args})
+    if unused:  # an option no listed loss takes is a typo or a wrong loss list, not something to drop
+        raise PartialMLError(
+            f"--loss-arg: no loss of --losses {','.join(losses)} has the option {', '.join(unused)}"
+        )
     out = check_output_dir(
         output_dir, ("data_size.csv", "data_size.json", "data_size.png"), overwrite=overwrite
     )
