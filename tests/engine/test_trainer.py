@@ -70,6 +70,11 @@ def test_resume_ends_bit_for_bit_like_an_uninterrupted_run(feature_dir: Path, tm
         {k: v for k, v in r.items() if k not in drop} for r in resumed.history
     ]
     assert len((tmp_path / "b" / "history.csv").read_text().splitlines()) == 1 + 4
+    # fewer epochs than already trained: refused before anything is written
+    before = {f: f.read_bytes() for f in (tmp_path / "b").rglob("*") if f.is_file()}
+    with pytest.raises(PartialMLError, match=r"--epochs 3 is fewer than the 4 epochs"):
+        fit(config(feature_dir, tmp_path / "b", epochs=3, resume=True, **kw))
+    assert {f: f.read_bytes() for f in (tmp_path / "b").rglob("*") if f.is_file()} == before
 
 
 def test_resume_refuses_a_changed_protocol(feature_dir: Path, tmp_path: Path) -> None:

@@ -145,3 +145,13 @@ def test_formats_side_by_side_keep_their_own_sidecars_and_nothing_is_replaced(
         (tmp_path / "model.pt.json").read_text().replace('"model.pt"', '"old.pt"')
     )
     np.testing.assert_allclose(partialml.load(legacy / "old.pt").predict_proba(x), b.predict_proba(x))
+
+
+def test_tuned_thresholds_without_a_validation_split_warn_once(make_run, tmp_path: Path, cli) -> None:
+    run = make_run("--loss", "an", "--val-fraction", "0")
+    code, _, err = cli(["export", "--run", str(run), "--output", str(tmp_path / "m.safetensors")])
+    assert code == 0 and err.startswith("partialml: warning: --thresholds tuned: the run has no validation")
+    assert json.loads((tmp_path / "m.json").read_text())["threshold_source"] == "default"
+    code, _, err = cli(["export", "--run", str(run), "--output", str(tmp_path / "d.safetensors"),
+                        "--thresholds", "default"])  # fmt: skip
+    assert code == 0 and "warning" not in err

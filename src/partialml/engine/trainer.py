@@ -814,6 +814,13 @@ class Trainer:
         self.stopped_early = bool(state.get("stopped_early", False))
         self.skipped_batches = int(state.get("skipped_batches", 0))
         self._in_epoch = state.get("in_epoch")
+        begun = self.start_epoch + (1 if self._in_epoch is not None else 0)  # epochs finished or begun
+        if self.config.epochs < begun:
+            raise PartialMLError(
+                f"--resume: --epochs {self.config.epochs} is fewer than the {begun} epochs this run has "
+                f"already {'begun' if self._in_epoch is not None else 'trained'}; give --epochs {begun} or more",
+                path=self.run.checkpoint("last"),
+            )
 
     # -- passes --------------------------------------------------------------------------------------------
     def _scores(self, features: FeatureMatrix, rows: np.ndarray | None) -> Tensor:

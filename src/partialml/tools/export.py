@@ -211,6 +211,13 @@ def export_run(
     if thresholds == "tuned" and int(meta.get("num_val", 0)) > 0:  # any setting (images: val images)
         values = run_thresholds(run, checkpoint=checkpoint, device="cpu").thresholds
         source = "tuned"
+    elif thresholds == "tuned":
+        warnings.warn(
+            "--thresholds tuned: the run has no validation split to tune on; the export uses 0.5 for every "
+            "class (threshold_source: default); pass --thresholds default to silence this",
+            PartialMLWarning,
+            stacklevel=2,
+        )
     metrics_path = loaded.run_dir.metrics
     protocol = json.loads(metrics_path.read_text())["protocol"] if metrics_path.is_file() else None
     if format == "safetensors":
