@@ -332,6 +332,10 @@ def test_losses_lists_every_loss(capsys) -> None:
     assert code == 0
     listed = [line.split()[0] for line in out.splitlines()]
     assert listed == list_losses() and "ll-r" in listed and "an" in listed
+    code, out, _ = run_cli(["losses", "ll-*"], capsys)
+    assert code == 0 and [line.split()[0] for line in out.splitlines()] == ["ll-cp", "ll-ct", "ll-r"]
+    code, _, err = run_cli(["losses", "zzz"], capsys)
+    assert code == 2 and "'zzz'" in err and err.count("\n") == 1
 
 
 def test_parse_value_and_key_values() -> None:

@@ -14,6 +14,10 @@ def losses_command(
     from partialml.losses import list_losses, loss_entry
 
     names = list_losses(pattern)
+    if pattern is not None and not names:
+        from partialml.errors import PartialMLError
+
+        raise PartialMLError(f"losses: no loss matches {pattern!r}; `partialml losses` lists them all")
     width = max((len(n) for n in names), default=0)
     for name in names:
         entry = loss_entry(name)
