@@ -281,47 +281,19 @@ def test_simulate_given_takes_labels_with_unknowns_and_warns_on_text_lists(tmp_p
     rng = np.random.default_rng(0)
     y = rng.choice(np.array([1, 0, -1], dtype=np.int8), size=(30, 3))
     np.savez(tmp_path / "part.npz", X=rng.normal(size=(30, 2)).astype(np.float32), Y=y)
-    code, _, err = run_cli(
-        [
-            "simulate",
-            "--data",
-            str(tmp_path / "part.npz"),
-            "--partial",
-            "given",
-            "--output",
-            str(tmp_path / "g.npy"),
-        ],
-        capsys,
-    )
+
+    def simulate(partial: str, output: str) -> tuple[int, str, str]:
+        argv = ["simulate", "--data", str(tmp_path / "part.npz"), "--partial", partial]
+        return run_cli([*argv, "--output", str(tmp_path / output)], capsys)
+
+    code, _, err = simulate("given", "g.npy")
     assert code == 0, err
     np.testing.assert_array_equal(np.load(tmp_path / "g.npy"), y)
-    code, _, err = run_cli(
-        [
-            "simulate",
-            "--data",
-            str(tmp_path / "part.npz"),
-            "--partial",
-            "given",
-            "--output",
-            str(tmp_path / "g.txt"),
-        ],
-        capsys,
-    )
+    code, _, err = simulate("given", "g.txt")
     assert code == 0, err
     assert err.count("\n") == 1 and err.startswith("partialml: warning: --output g.txt")
     assert f"the {(y == 0).sum()} observed negatives" in err
-    code, _, err = run_cli(
-        [
-            "simulate",
-            "--data",
-            str(tmp_path / "part.npz"),
-            "--partial",
-            "rps:0.5",
-            "--output",
-            str(tmp_path / "r.npy"),
-        ],
-        capsys,
-    )
+    code, _, err = simulate("rps:0.5", "r.npy")
     assert code == 2 and "--partial given" in err and "part.npz" in err
 
 
