@@ -172,20 +172,8 @@ def test_evaluate_reproduces_the_metrics(trained: Path, tmp_path: Path, capsys) 
 
 def test_predict_writes_one_row_per_sample(trained: Path, feature_dir: Path, tmp_path: Path, capsys) -> None:
     target = tmp_path / "preds.csv"
-    code, _, err = run_cli(
-        [
-            "predict",
-            "--run",
-            str(trained),
-            "--data",
-            str(feature_dir),
-            "--output",
-            str(target),
-            "--device",
-            "cpu",
-        ],
-        capsys,
-    )
+    predict = ["predict", "--run", str(trained), "--data", str(feature_dir), "--output", str(target)]
+    code, _, err = run_cli([*predict, "--device", "cpu"], capsys)
     assert code == 0, err
     with target.open() as f:
         rows = list(csv.reader(f))
@@ -194,16 +182,7 @@ def test_predict_writes_one_row_per_sample(trained: Path, feature_dir: Path, tmp
     assert [r[0] for r in rows[1:]] == [str(i) for i in range(n_test)]
     scores = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
     assert ((scores >= 0) & (scores <= 1)).all()
-    again = [
-        "predict",
-        "--run",
-        str(trained),
-        "--data",
-        str(feature_dir),
-        "--output",
-        str(target),
-        "--labels",
-    ]
+    again = [*predict, "--labels"]
     target.write_text("mine\n")
     code, _, err = run_cli(again, capsys)  # an existing file is kept unless --overwrite
     assert code == 2 and "--overwrite" in err and target.read_text() == "mine\n"
