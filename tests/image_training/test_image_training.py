@@ -274,4 +274,5 @@ def test_partial_given_trains_on_a_csv_with_unknowns(
     code, _, err = run_cli(argv, capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "expected full labels" in err and "--partial given" in err
+    assert "the label of sample 'img/tr" in err and "for class '" in err  # the image and class named
     assert not (tmp_path / "sp").exists()

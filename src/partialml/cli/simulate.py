@@ -19,8 +19,9 @@ def simulate_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
 ) -> None:
     """Simulate partial labels from the full labels and write them."""
+    from partialml.cli.common import refuse_existing
     from partialml.engine.checkpoint import atomic_write_bytes
-    from partialml.engine.trainer import _has_value, load_data, scheme_labels
+    from partialml.engine.trainer import load_data, scheme_labels
     from partialml.errors import PartialMLError
     from partialml.labels import parse_scheme, write_text_lists
 
@@ -29,8 +30,7 @@ def simulate_command(
         raise PartialMLError(
             "--output: expected a .txt (text lists) or .npy (1/0/-1 matrix) file", path=output
         )
-    if output.exists() and not overwrite:
-        raise PartialMLError("--output exists; pass --overwrite to replace it", path=output)
+    refuse_existing(output, overwrite=overwrite)
     if split not in ("train", "test"):
         raise PartialMLError(f"--split: got {split!r}; expected train or test")
     parse_scheme(partial)  # a bad scheme fails before the data is read
@@ -48,7 +48,7 @@ def simulate_command(
         atomic_write_bytes(output, buf.getvalue())
     else:
         negatives = int((labels == 0).sum())
-        if negatives and _has_value(labels, -1):  # text lists keep positives: negatives would read as unknown
+        if negatives and (labels < 0).any():  # text lists keep positives: negatives would read as unknown
             import warnings
 
             from partialml.errors import PartialMLWarning

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -108,8 +109,6 @@ def report_test_split(
     ``unknown_as: "ignored"`` when the test labels hold unknowns), ``group_mAP`` (head / medium / tail
     mean AP, 0-100, ``None`` for an empty group) and ``group_sizes``, the groups from ``train_positives``
     (:func:`training_positives`) with thresholds 100 / 20 times ``group_scale``."""
-    import math
-
     from partialml.labels.long_tail import head_medium_tail
     from partialml.metrics.groups import group_mean_ap
 

@@ -212,24 +212,16 @@ def prepare_image_data(config: TrainConfig) -> tuple[Any, ImageData]:
     whose "features" are ``(N, 1)`` image row numbers; ``images`` the paths to read.
     """
     from partialml.engine.trainer import prepare_data
-    from partialml.labels import parse_scheme
 
     train, test = read_image_splits(config)
     full = np.asarray(train.labels, dtype=np.int8)
     observed = None if train.observed is None else np.asarray(train.observed, dtype=np.int8)
-    simulated = parse_scheme(config.partial).kind != "given"
-    if simulated and observed is None and (full < 0).any():  # a simulated scheme needs every label
-        row, col = (int(v) for v in np.argwhere(full < 0)[0])
-        raise PartialMLError(
-            f"image {train.paths[row]!r} has no label for class {train.class_names[col]!r} (neither in its "
-            f"labels nor in its negatives); expected full labels (1 or 0 for every class of the file) for "
-            f"--partial {config.partial}, or --partial given to train on the file's labels as they are",
-            path=train.source,
-        )
     data = SimpleNamespace(
         name=Path(str(config.data)).stem or str(config.data),
         class_names=list(train.class_names),
-        train=SimpleNamespace(x=_row_column(len(train.paths)), labels=full, observed=observed),
+        train=SimpleNamespace(
+            x=_row_column(len(train.paths)), labels=full, observed=observed, ids=train.paths
+        ),
         test=None
         if test is None
         else SimpleNamespace(x=_row_column(len(test.paths)), labels=np.asarray(test.labels, np.int8)),

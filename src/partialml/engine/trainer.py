@@ -211,20 +211,35 @@ def _first_unknown(labels: np.ndarray) -> tuple[int, int]:
     raise ValueError("no -1 in the labels")
 
 
-def observed_labels(config: TrainConfig, full: np.ndarray, given: np.ndarray | None) -> np.ndarray:
+def observed_labels(
+    config: TrainConfig,
+    full: np.ndarray,
+    given: np.ndarray | None,
+    *,
+    name_entry: Callable[[int, int], str] | None = None,
+) -> np.ndarray:
     """The observed training labels of the config's partial scheme (``(N, C)`` int8)."""
-    return scheme_labels(config.partial, full, given, seed=config.partial_seed, source=config.data)
+    return scheme_labels(
+        config.partial, full, given, seed=config.partial_seed, source=config.data, name_entry=name_entry
+    )
 
 
 def scheme_labels(
-    partial: str, full: np.ndarray, given: np.ndarray | None, *, seed: int | None, source: Any
+    partial: str,
+    full: np.ndarray,
+    given: np.ndarray | None,
+    *,
+    seed: int | None,
+    source: Any,
+    name_entry: Callable[[int, int], str] | None = None,
 ) -> np.ndarray:
     """The observed labels ``(N, C)`` int8 of scheme ``partial`` for a file's labels ``full`` and its
     separately annotated partial labels ``given`` (``None`` when it has none).
 
     ``given`` takes the file's partial labels, else ``full`` when it holds unknowns (a file with only one
     label matrix, partial as annotated); the simulated schemes need ``full`` without unknowns. Each refusal is
-    one line naming ``source`` and the other choice.
+    one line naming ``source`` and the other choice; ``name_entry(row, col)`` names the first unknown entry
+    (default ``"label [row, col]"``).
     """
     from partialml.labels import apply_scheme, parse_scheme
 
@@ -238,8 +253,9 @@ def scheme_labels(
         given = full  # labels with unknowns and no separate annotation: they are the partial labels
     elif scheme.kind != "given" and _has_value(full, -1):
         row, col = _first_unknown(full)
+        entry = name_entry(row, col) if name_entry is not None else f"label [{row}, {col}]"
         raise PartialMLError(
-            f"label [{row}, {col}] is -1 (unknown); expected full labels (1 or 0 everywhere) for "
+            f"{entry} is -1 (unknown); expected full labels (1 or 0 everywhere) for "
             f"--partial {partial}, or --partial given to take the file's labels as they are",
             path=source,
         )
@@ -267,7 +283,14 @@ def prepare_data(config: TrainConfig, data: Any | None = None) -> PreparedData:
         keep = long_tail_rows(config.long_tail, full)
         full, train_x = full[keep], train_x[keep]
         given = None if given is None else given[keep]
-    observed = observed_labels(config, full, given)
+    ids = getattr(train, "ids", None)
+
+    def name_entry(row: int, col: int) -> str:
+        source_row = row if keep is None else int(keep[row])
+        sample = f"sample {ids[source_row]!r}" if ids is not None else f"row {source_row}"
+        return f"the label of {sample} for class {class_names[col]!r}"
+
+    observed = observed_labels(config, full, given, name_entry=name_entry)
     train_rows, val_rows = split_train_val(full.shape[0], config.val_fraction, config.seed)
     if config.val_labels == "clean":
         val_labels, unknown_as = full[val_rows], "ignored"
