@@ -19,6 +19,7 @@ from partialml.cli.demo import demo_command
 from partialml.cli.evaluate import evaluate_command
 from partialml.cli.export import export_command
 from partialml.cli.extract_features import extract_features_command
+from partialml.cli.kernels import kernels_app
 from partialml.cli.losses import losses_command
 from partialml.cli.predict import predict_command
 from partialml.cli.simulate import simulate_command
@@ -49,6 +50,7 @@ app.command("export")(export_command)
 app.command("verify-data")(verify_data_command)
 app.command("make-mosaics")(make_mosaics_command)
 app.command("extract-features")(extract_features_command)
+app.add_typer(kernels_app, name="kernels")
 
 
 def _click_exception() -> type[Exception]:

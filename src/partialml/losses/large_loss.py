@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from partialml.errors import PartialMLError
+from partialml.losses import native
 from partialml.losses.base import PartialLabelLoss, Reduction, float_targets, reduce_loss, unknown_mask
 from partialml.losses.bce import an_loss
 from partialml.losses.fused import FusedElementwise, accumulation_dtype, reduce_fused
@@ -174,7 +175,10 @@ def large_loss_selection(per_entry_an_loss: Tensor, targets: Tensor, k: int) -> 
 
 
 def _mask_of(chosen: Tensor, shape: torch.Size) -> Tensor:
-    """``(B, C)`` bool mask that is ``True`` at the flat indices ``chosen``."""
+    """``(B, C)`` bool mask that is ``True`` at the flat indices ``chosen`` (a bool ``chosen``, the native
+    kernels' form, already is that mask)."""
+    if chosen.dtype == torch.bool:
+        return chosen if chosen.shape == shape else chosen.view(shape)
     mask = torch.zeros(shape, dtype=torch.bool, device=chosen.device)
     mask.view(-1).index_fill_(0, chosen, True)
     return mask
@@ -226,7 +230,9 @@ def _large_loss(
     reduction: Reduction,
     chosen: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """The LL loss reduced by ``reduction`` and the chosen flat indices.
+    """The LL loss reduced by ``reduction`` and the chosen entries: flat indices, or a ``(B, C)`` bool mask
+    from the native kernels (:mod:`partialml.losses.native`, small CPU batches when built; the loss then
+    equals this function's PyTorch path up to float rounding).
 
     ``chosen``, when given, replaces the selection (flat indices made elsewhere, e.g. the global top-k
     of a distributed run; ``k`` is then ignored and an empty ``chosen`` is plain AN).
@@ -241,6 +247,12 @@ def _large_loss(
     """
     if reduction not in ("mean", "sum", "none"):
         reduce_loss(logits, reduction)  # raises the standard error
+    if native.usable(logits, reduction):  # selection, loss and gradient in one C++ call
+        sink: list[Tensor] = []
+        loss = native.native_call(
+            native.kernels().large_loss, logits, targets, reduction, int(k), correct, chosen, sink=sink
+        )
+        return loss, sink[0]
     if chosen is None:
         chosen = _chosen_indices(logits, targets, k)  # detaches: no autograd record
     if chosen.numel() == 0:  # k == 0, or no unknown entry

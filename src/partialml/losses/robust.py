@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from partialml.errors import PartialMLError
+from partialml.losses import native
 from partialml.losses.base import PartialLabelLoss, Reduction, unknown_mask
 from partialml.losses.fused import FusedElementwise, accumulation_dtype, reduce_fused
 from partialml.losses.registry import register_loss
@@ -155,6 +156,11 @@ def hill_loss(
         >>> round(hill_loss(torch.zeros(1, 1), torch.tensor([[0]])).item(), 4)  # (1.5 - 0.5) * 0.25
         0.25
     """
+    if native.usable(logits, reduction):
+        kernel = native.kernels().hill
+        return native.native_call(
+            kernel, logits, targets, reduction, float(margin), float(gamma), float(lamb)
+        )
     return reduce_fused(_FusedHill, logits, reduction, targets, margin, gamma, lamb)
 
 
@@ -201,6 +207,9 @@ def splc_loss(
     (closed-form derivative, first order only).
     """
     threshold = _logit_threshold(tau) if epoch >= change_epoch else None
+    if native.usable(logits, reduction):
+        kernel = native.kernels().splc
+        return native.native_call(kernel, logits, targets, reduction, float(margin), float(gamma), threshold)
     return reduce_fused(_FusedSplc, logits, reduction, targets, margin, gamma, threshold)
 
 
