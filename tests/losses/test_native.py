@@ -20,8 +20,10 @@ import pytest
 import torch
 
 from partialml.cli.app import main
+from partialml.errors import PartialMLError
 from partialml.losses import create_loss, native
 from partialml.losses.large_loss import ll_r_loss
+from partialml.losses.robust import hill_loss, splc_loss
 
 ROOT = Path(__file__).resolve().parents[2] / "build" / "native-kernels"  # shared with `make bench`
 FUSED = ["ll-r", "ll-ct", "ll-cp", "hill", "splc"]
@@ -100,6 +102,25 @@ def test_equals_pytorch_path(built: Any, name: str, dtype: torch.dtype, shape: t
         _assert_same(native_result, torch_result, dtype)
 
 
+@pytest.mark.parametrize("name", ["hill", "splc"])
+def test_large_batches_in_parallel_blocks(built: Any, name: str) -> None:
+    """Hill and SPLC take the kernels at every size: 256 x 5,000 (blocks in parallel) equals the PyTorch
+    path, and 1 and 2 threads give the same bits (block sums added in a fixed order)."""
+    logits, targets = _batch(256, 5000, torch.float32, seed=12)
+    _assert_same(
+        _run(built, name, logits, targets, epoch=3), _run(None, name, logits, targets, epoch=3), torch.float32
+    )
+    threads = torch.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            results.append(_run(built, name, logits, targets, epoch=3))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
 @pytest.mark.parametrize(
     ("name", "kwargs"),
     [
@@ -152,6 +173,28 @@ def test_non_finite_logits(built: Any, name: str) -> None:
         torch.testing.assert_close(grad_n, grad_t, equal_nan=True, rtol=2e-5, atol=1e-6)
         if sel_t is not None:
             assert torch.equal(sel_n, sel_t)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ll_nan_ranks_above_inf(use_native: Any, dtype: torch.dtype) -> None:
+    """As ``torch.topk``: with k = 1, an unknown NaN logit is chosen before an unknown ``+inf`` one
+    (LL-R then rejects the NaN and the loss stays finite on both paths)."""
+    logits = torch.tensor([[float("inf"), float("nan"), 0.5, -0.5]], dtype=dtype)
+    targets = torch.tensor([[-1, -1, 1, 0]], dtype=torch.int8)
+    native_result = _run(use_native, "ll-r", logits, targets, epoch=1, delta_rel=0.25)
+    assert torch.equal(native_result[2], torch.tensor([[False, True, False, False]]))
+    assert not torch.isfinite(native_result[0])  # the kept +inf unknown: softplus(inf)
+    _assert_same(native_result, _run(None, "ll-r", logits, targets, epoch=1, delta_rel=0.25), dtype)
+    logits[0, 0] = 3.0
+    native_result = _run(use_native, "ll-r", logits, targets, epoch=1, delta_rel=0.25)
+    assert torch.isfinite(native_result[0])
+
+
+@pytest.mark.parametrize("function", [hill_loss, splc_loss])
+def test_unknown_reduction_is_refused(use_native: Any, function: Any) -> None:
+    kwargs = {"epoch": 2} if function is splc_loss else {}
+    with pytest.raises(PartialMLError, match="unknown reduction"):
+        function(torch.randn(3, 4), torch.ones(3, 4, dtype=torch.int8), reduction="avg", **kwargs)
 
 
 def test_ll_k_above_unknown_count_chooses_every_unknown_entry(use_native: Any) -> None:
@@ -229,7 +272,8 @@ class _Spy:
 
 @pytest.mark.parametrize("name", FUSED)
 def test_dispatch(built: Any, name: str) -> None:
-    """Native for small float32 / float64 CPU batches under mean / sum; PyTorch for the rest."""
+    """Native for float32 / float64 CPU logits under mean / sum (LL: small batches only); PyTorch for
+    the rest."""
     spy = _Spy(built)
     previous = native.activate(spy)
     try:
@@ -245,7 +289,7 @@ def test_dispatch(built: Any, name: str) -> None:
         assert calls(torch.randn(4, 5, dtype=torch.float64), "sum") == 1
         assert calls(torch.randn(4, 5, dtype=torch.bfloat16)) == 0
         assert calls(torch.randn(4, 5), "none") == 0
-        assert calls(torch.randn(256, native.NATIVE_MAX_ENTRIES // 256)) == 0
+        assert calls(torch.randn(256, native.LL_MAX_ENTRIES // 256)) == (0 if name.startswith("ll") else 1)
     finally:
         native.activate(previous)
 

@@ -9,11 +9,14 @@ from typing import Annotated, Optional
 import typer
 
 kernels_app = typer.Typer(
-    help="Optional native kernels for the LL / Hill / SPLC losses on small CPU batches.",
+    help="Optional native kernels for the LL / Hill / SPLC losses on the CPU.",
     no_args_is_help=True,
 )
 
-_DIR_HELP = "Root folder of built kernels [default: $PARTIALML_KERNEL_DIR or ~/.cache/partialml/kernels]."
+_DIR_HELP = (
+    "Root folder of built kernels [default: $PARTIALML_KERNEL_DIR, else $XDG_CACHE_HOME/partialml/kernels, "
+    "else ~/.cache/partialml/kernels]."
+)
 
 
 @kernels_app.command("build")
@@ -58,5 +61,6 @@ def info_command(
         state = "yes" if native.kernels() is not None else "no"
     typer.echo(f"in use:  {state}")
     typer.echo(
-        f"applies: float32 / float64 CPU logits, under {native.NATIVE_MAX_ENTRIES} entries, mean / sum"
+        f"applies: float32 / float64 CPU logits, mean / sum; LL under {native.LL_MAX_ENTRIES:,} entries, "
+        "Hill and SPLC at every size"
     )

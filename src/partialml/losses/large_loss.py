@@ -236,7 +236,7 @@ def _large_loss(
 
     ``chosen``, when given, replaces the selection (flat indices made elsewhere, e.g. the global top-k
     of a distributed run; ``k`` is then ignored and an empty ``chosen`` is plain AN).
-    Nothing chosen (``k == 0``, no unknown entry) is plain AN (bit-identical to
+    Nothing chosen (``k == 0``, no unknown entry) is plain AN (on the PyTorch path bit-identical to
     :func:`partialml.losses.bce.an_loss`). ``"none"`` (and a batch of fewer than ``_FUSED_MIN_ENTRIES``
     entries) is one BCE call on the switched targets (LL-Ct/Cp) or with the chosen logits set to
     ``-1e4`` (LL-R: loss and gradient exactly 0), equal to AN bit for bit on the others; ``"mean"`` /
@@ -247,7 +247,7 @@ def _large_loss(
     """
     if reduction not in ("mean", "sum", "none"):
         reduce_loss(logits, reduction)  # raises the standard error
-    if native.usable(logits, reduction):  # selection, loss and gradient in one C++ call
+    if native.usable(logits, reduction, native.LL_MAX_ENTRIES):  # selection, loss, gradient: one C++ call
         sink: list[Tensor] = []
         loss = native.native_call(
             native.kernels().large_loss, logits, targets, reduction, int(k), correct, chosen, sink=sink

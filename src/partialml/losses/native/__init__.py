@@ -3,8 +3,8 @@
 At small batch x classes (16 x 20, 64 x 80) the time of a loss is the fixed cost of each PyTorch call,
 not arithmetic: plain BCE is one ATen call, while the pure PyTorch LL, Hill and SPLC paths take 10-20
 calls (about 2x BCE's time, BENCHMARKS.md). ``kernels.cpp`` does each of them as one vectorized C++ call
-(ATen's ``at::vec``: SLEEF ``exp`` / ``log1p``, the LL selection as an ``nth_element`` over the unknown
-entries), loss and logit gradient together.
+(ATen's ``at::vec``: SLEEF ``exp`` / ``log1p``, the LL selection as one scan with a bounded heap over the
+unknown entries), loss and logit gradient together.
 
 They are **optional** and built on the user's machine, never at import or during training:
 
@@ -12,9 +12,11 @@ They are **optional** and built on the user's machine, never at import or during
   ``torch.utils.cpp_extension`` (a C++ compiler and ninja are needed; about a minute) into
   :func:`kernel_dir`, one folder per source / torch version / CPU capability.
 * Afterwards every process finds the built module there and the losses take it for float32 / float64
-  CPU logits below :data:`NATIVE_MAX_ENTRIES` entries with ``"mean"`` / ``"sum"`` reduction; everything
-  else (other dtypes and devices, ``"none"``, larger batches, where the pure path already meets its
-  speed goal) keeps the pure PyTorch path. ``PARTIALML_NATIVE=0`` turns them off.
+  CPU logits with ``"mean"`` / ``"sum"`` reduction (LL below :data:`LL_MAX_ENTRIES` entries, Hill and
+  SPLC at every size: blocks of 1,024 entries, in parallel on torch's intra-op threads from 32,768 on,
+  summed in a fixed order whatever the thread count); everything else (other dtypes and devices,
+  ``"none"``, LL on larger batches, where its candidate selection beats one scan of every unknown entry)
+  keeps the pure PyTorch path. ``PARTIALML_NATIVE=0`` turns them off.
 
 Results equal the pure path up to float rounding (checked in ``tests/losses/test_native.py``); an LL
 selection among exactly tied logits may pick other entries of the tie.
@@ -39,7 +41,7 @@ from torch import Tensor
 from partialml.errors import PartialMLError, PartialMLWarning
 
 __all__ = [
-    "NATIVE_MAX_ENTRIES",
+    "LL_MAX_ENTRIES",
     "SOURCE",
     "activate",
     "build",
@@ -56,9 +58,9 @@ SOURCE = Path(__file__).with_name("kernels.cpp")
 ENV_SWITCH = "PARTIALML_NATIVE"
 #: Overrides the folder that holds built kernels (default ``$XDG_CACHE_HOME/partialml/kernels``).
 ENV_DIR = "PARTIALML_KERNEL_DIR"
-#: Batches of at least this many entries keep the pure PyTorch path, which meets the speed goal there
-#: (its fused functions and candidate selection scale better than one ``nth_element`` over all unknowns).
-NATIVE_MAX_ENTRIES = 1 << 16
+#: LL batches of at least this many entries keep the pure PyTorch path, which meets the speed goal there
+#: (its sampled candidate selection scales better than the kernel's scan of every unknown entry).
+LL_MAX_ENTRIES = 1 << 16
 
 _UNSET: Any = object()
 _module: Any = _UNSET
@@ -80,8 +82,12 @@ def _cpu_capability() -> str:
         return "DEFAULT"
 
 
-def _module_name() -> str:
-    return f"partialml_native_{build_tag()}"
+def _module_name(directory: Path) -> str:
+    """The extension's name: the build tag and the folder it is built in (torch's JIT versioner renames a
+    second build of one name from another folder in the same process to ``NAME_v1``, which no later
+    process would look for)."""
+    folder = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:8]
+    return f"partialml_native_{build_tag()}_{folder}"
 
 
 def kernel_dir(root: str | Path | None = None) -> Path:
@@ -96,7 +102,8 @@ def kernel_dir(root: str | Path | None = None) -> Path:
 
 def built_module_path(root: str | Path | None = None) -> Path:
     """Where the built extension module of this build lies (it may not exist)."""
-    return kernel_dir(root) / f"{_module_name()}.so"
+    directory = kernel_dir(root)
+    return directory / f"{_module_name(directory)}.so"
 
 
 def _compile_flags() -> list[str]:
@@ -121,7 +128,7 @@ def build(root: str | Path | None = None, *, verbose: bool = False) -> Path:
         from torch.utils import cpp_extension
 
         module = cpp_extension.load(
-            name=_module_name(),
+            name=_module_name(directory),
             sources=[str(SOURCE)],
             build_directory=str(directory),
             extra_cflags=_compile_flags(),
@@ -134,7 +141,7 @@ def build(root: str | Path | None = None, *, verbose: bool = False) -> Path:
             f"headers are needed; rerun with --verbose for the compiler output): {last}"
         ) from exc
     activate(module)
-    return built_module_path(root)
+    return Path(module.__file__)
 
 
 def _load(path: Path) -> ModuleType:
@@ -178,13 +185,14 @@ def activate(module: Any) -> Any:
     return previous
 
 
-def usable(logits: Tensor, reduction: str) -> bool:
-    """Whether the loss on ``logits`` under ``reduction`` takes the native kernels."""
+def usable(logits: Tensor, reduction: str, max_entries: int | None = None) -> bool:
+    """Whether a loss on ``logits`` under ``reduction`` takes the native kernels (float32 / float64 CPU
+    logits, mean / sum, fewer than ``max_entries`` entries if given, kernels built and on)."""
     return (
-        reduction != "none"
+        reduction in ("mean", "sum")
         and logits.device.type == "cpu"
         and logits.dtype in (torch.float32, torch.float64)
-        and logits.numel() < NATIVE_MAX_ENTRIES
+        and (max_entries is None or logits.numel() < max_entries)
         and kernels() is not None
     )
 
@@ -198,7 +206,8 @@ def native_call(
     sink: list[Tensor] | None = None,
 ) -> Tensor:
     """The reduced loss from ``kernel(logits, int8 targets, *args, divisor, need_grad)`` through the fused
-    autograd shell; the kernel's outputs after ``(loss, grad)`` (LL's chosen indices) go to ``sink``."""
+    autograd shell; the kernel's outputs after ``(loss, grad)`` (LL's ``(B, C)`` bool mask of the chosen
+    entries) go to ``sink``."""
     from partialml.losses.fused import NativeFused
 
     if targets.dtype != torch.int8:

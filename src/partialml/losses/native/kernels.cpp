@@ -2,8 +2,8 @@
 // logits on the CPU, loss and logit gradient in one vectorized pass (ATen's at::vec, SLEEF exp / log1p).
 //
 // Built on the user's machine by `partialml kernels build` (torch.utils.cpp_extension); the Python side
-// (partialml/losses/native/__init__.py) calls these only for contiguous CPU float32 / float64 logits and
-// int8 targets, and checks them against the pure PyTorch paths in tests/losses/test_native.py.
+// (partialml/losses/native/__init__.py) calls these only for CPU float32 / float64 logits and int8
+// targets, and checks them against the pure PyTorch paths in tests/losses/test_native.py.
 //
 // Every loss here is a focal term of an argument a per entry:
 //     L(a) = sigmoid(a)^gamma * softplus(a),
@@ -12,15 +12,21 @@
 // Hill's negatives, (lamb - p) p^2 with p = sigmoid(z). One exp(-|a|) and one log1p per entry give
 // softplus and both sigmoids: with e = exp(-|a|), r = 1 / (1 + e), sigmoid(a) = r for a >= 0 and e * r
 // otherwise, 1 - sigmoid(a) the other one.
+//
+// The entries are processed in blocks of kBlock: a block's arguments are prepared into two small
+// buffers on the stack (no batch-sized scratch memory), then one vectorized pass writes its gradient and
+// sums its loss in double. Blocks run in parallel (at::parallel_for, torch's intra-op threads) from
+// kParallelBlocks blocks on; the loss is the sum of the block sums in block order, so the result does
+// not depend on the number of threads.
 
 #include <torch/extension.h>
 
+#include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 
 #include <algorithm>
 #include <cmath>
 #include <utility>
-#include <limits>
 #include <vector>
 
 namespace {
@@ -28,25 +34,8 @@ namespace {
 template <typename scalar_t>
 using Vec = at::vec::Vectorized<scalar_t>;
 
-// Per-thread scratch buffers: fresh batch-sized memory costs more than a pass of arithmetic.
-// (Accessed through these functions, once per call: a thread_local named inside a loop of a shared
-// library costs a TLS lookup per access.)
-template <typename scalar_t>
-std::vector<scalar_t>& scratch(int which) {
-  thread_local std::vector<scalar_t> buffers[2];
-  return buffers[which];
-}
-
-std::vector<int64_t>& chosen_scratch() {
-  thread_local std::vector<int64_t> chosen;
-  return chosen;
-}
-
-template <typename scalar_t>
-std::vector<std::pair<scalar_t, int64_t>>& heap_scratch() {
-  thread_local std::vector<std::pair<scalar_t, int64_t>> heap;
-  return heap;
-}
+constexpr int64_t kBlock = 1024;          // entries per block (a multiple of every vector width)
+constexpr int64_t kParallelBlocks = 32;   // at::parallel_for grain, in blocks (32,768 entries)
 
 // 0: gamma == 0, 1: gamma == 1, 2: gamma == 2, 3: any other gamma (pow).
 int gamma_kind(double gamma) {
@@ -66,62 +55,70 @@ inline Vec<scalar_t> power(const Vec<scalar_t>& x, int kind, const Vec<scalar_t>
   }
 }
 
-// Sums of per-lane partial sums, flushed to double every 128 vectors (the loss is summed in double).
 template <typename scalar_t>
-struct Accumulator {
-  Vec<scalar_t> lanes{scalar_t(0)};
-  double total = 0.0;
-  int64_t count = 0;
-  void add(const Vec<scalar_t>& v) {
-    lanes = lanes + v;
-    if (++count == 128) flush();
-  }
-  void add_partial(const Vec<scalar_t>& v, int64_t n) {
-    scalar_t buf[Vec<scalar_t>::size()];
-    v.store(buf, n);
-    for (int64_t j = 0; j < n; ++j) total += buf[j];
-  }
-  void flush() {
-    scalar_t buf[Vec<scalar_t>::size()];
-    lanes.store(buf);
-    for (int64_t j = 0; j < Vec<scalar_t>::size(); ++j) total += buf[j];
-    lanes = Vec<scalar_t>(scalar_t(0));
-    count = 0;
-  }
-};
+inline Vec<scalar_t> load(const scalar_t* p, int64_t count) {
+  return count == Vec<scalar_t>::size() ? Vec<scalar_t>::loadu(p) : Vec<scalar_t>::loadu(p, count);
+}
 
-// L(a) and c * dL/da * scale over the prepared arguments a and coefficients c; returns sum L.
 template <typename scalar_t>
-double focal_pass(const scalar_t* a, const scalar_t* c, scalar_t* grad, int64_t n, double gamma,
-                  double scale) {
+inline void store(const Vec<scalar_t>& v, scalar_t* p, int64_t count) {
+  if (count == Vec<scalar_t>::size()) v.store(p); else v.store(p, count);
+}
+
+// Sum of the first `count` lanes of v, in double.
+template <typename scalar_t>
+inline double lane_sum(const Vec<scalar_t>& v, int64_t count) {
+  scalar_t buf[Vec<scalar_t>::size()];
+  v.store(buf);
+  double total = 0.0;
+  for (int64_t j = 0; j < count; ++j) total += buf[j];
+  return total;
+}
+
+// Runs block(first, count) -> double over the blocks of n entries, in parallel from kParallelBlocks
+// blocks on; returns the sum of the block results in block order.
+template <typename BlockFn>
+double sum_over_blocks(int64_t n, const BlockFn& block) {
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  std::vector<double> sums(static_cast<size_t>(blocks), 0.0);
+  at::parallel_for(0, blocks, kParallelBlocks, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t first = b * kBlock;
+      sums[static_cast<size_t>(b)] = block(first, std::min(kBlock, n - first));
+    }
+  });
+  double total = 0.0;
+  for (double s : sums) total += s;
+  return total;
+}
+
+// Over one block: L(a) summed, and c * dL/da * scale written to grad (if not null).
+template <typename scalar_t>
+double focal_block(const scalar_t* a, const scalar_t* c, scalar_t* grad, int64_t count, int kind,
+                   scalar_t gamma, scalar_t scale) {
   using V = Vec<scalar_t>;
-  const int kind = gamma_kind(gamma);
-  const V zero(scalar_t(0)), one(scalar_t(1)), g(static_cast<scalar_t>(gamma)),
-      s(static_cast<scalar_t>(scale));
-  Accumulator<scalar_t> acc;
+  const V zero(scalar_t(0)), one(scalar_t(1)), g(gamma), s(scale);
+  V lanes(scalar_t(0));
+  double partial = 0.0;
   const int64_t width = V::size();
-  for (int64_t i = 0; i < n; i += width) {
-    const int64_t m = std::min(width, n - i);
-    const V av = m == width ? V::loadu(a + i) : V::loadu(a + i, m);
+  for (int64_t i = 0; i < count; i += width) {
+    const int64_t m = std::min(width, count - i);
+    const V av = load(a + i, m);
     const V e = av.abs().neg().exp();
     const V sp = at::vec::maximum(av, zero) + e.log1p();
     const V r = (one + e).reciprocal();
     const V er = e * r;
-    const V positive = av >= zero;
-    const V sig = V::blendv(er, r, positive);
+    const V nonneg = av >= zero;
+    const V sig = V::blendv(er, r, nonneg);
     const V sg = power(sig, kind, g);
     const V loss = sg * sp;
-    if (m == width) acc.add(loss); else acc.add_partial(loss, m);
+    if (m == width) lanes = lanes + loss; else partial += lane_sum(loss, m);
     if (grad != nullptr) {
-      const V cv = m == width ? V::loadu(c + i) : V::loadu(c + i, m);
-      V dlda = sig;
-      if (kind != 0) dlda = sg * (g * V::blendv(r, er, positive) * sp + sig);
-      const V out = dlda * cv * s;
-      if (m == width) out.store(grad + i); else out.store(grad + i, m);
+      const V dlda = kind == 0 ? sig : sg * (g * V::blendv(r, er, nonneg) * sp + sig);
+      store(V(dlda * load(c + i, m) * s), grad + i, m);
     }
   }
-  acc.flush();
-  return acc.total;
+  return partial + lane_sum(lanes, width);
 }
 
 void check_inputs(const at::Tensor& z, const at::Tensor& t) {
@@ -132,41 +129,42 @@ void check_inputs(const at::Tensor& z, const at::Tensor& t) {
   TORCH_CHECK(z.sizes() == t.sizes(), "partialml native kernels: logits and targets differ in shape");
 }
 
-at::Tensor scalar_result(double value, const at::Tensor& like) {
-  return at::scalar_tensor(value, like.options());
+// Whether logit x ranks above logit y in the selection: NaN above every number (as in torch.topk), then
+// the larger value. A strict weak ordering (all NaNs are equivalent).
+template <typename scalar_t>
+inline bool ranks_above(scalar_t x, scalar_t y) {
+  return std::isnan(x) ? !std::isnan(y) : x > y;
 }
 
-// Into chosen: the indices of the k unknown entries (t < 0) with the largest logits (NaN ranks first, as
-// in torch.topk; among equal logits which one wins is unspecified); all unknown entries if there are at
-// most k. One scan with a min-heap of the k largest so far: most entries are turned away by one
-// comparison with the heap's top (about k log(n / k) insertions on unordered logits, n log k at worst).
+// Marks in `chosen` the k unknown entries (t < 0) with the largest logits (NaN first; among equal
+// logits which one wins is unspecified); every unknown entry if there are at most k. One scan with a
+// min-heap of the k largest so far: most entries are turned away by one comparison with the heap's top
+// (about k log(n / k) insertions on unordered logits, n log k at worst).
 template <typename scalar_t>
-void select_largest(const scalar_t* z, const int8_t* t, int64_t n, int64_t k, std::vector<int64_t>& chosen,
-                    std::vector<std::pair<scalar_t, int64_t>>& heap) {
-  chosen.clear();
-  heap.clear();
+void select_largest(const scalar_t* z, const int8_t* t, int64_t n, int64_t k, bool* chosen) {
   if (k <= 0) return;
   using Entry = std::pair<scalar_t, int64_t>;
-  const auto smaller_on_top = [](const Entry& x, const Entry& y) { return x.first > y.first; };
+  std::vector<Entry> heap;
+  heap.reserve(static_cast<size_t>(std::min(k, n)));
+  const auto smaller_on_top = [](const Entry& x, const Entry& y) { return ranks_above(x.first, y.first); };
   const size_t limit = static_cast<size_t>(k);
   for (int64_t i = 0; i < n; ++i) {
     if (t[i] >= 0) continue;
-    const scalar_t v = std::isnan(z[i]) ? std::numeric_limits<scalar_t>::infinity() : z[i];
+    const scalar_t v = z[i];
     if (heap.size() < limit) {
       heap.emplace_back(v, i);
       std::push_heap(heap.begin(), heap.end(), smaller_on_top);
-    } else if (v > heap.front().first) {
+    } else if (ranks_above(v, heap.front().first)) {
       std::pop_heap(heap.begin(), heap.end(), smaller_on_top);
       heap.back() = Entry(v, i);
       std::push_heap(heap.begin(), heap.end(), smaller_on_top);
     }
   }
-  chosen.reserve(heap.size());
-  for (const Entry& entry : heap) chosen.push_back(entry.second);
+  for (const Entry& entry : heap) chosen[entry.second] = true;
 }
 
 // LL-R / LL-Ct / LL-Cp: AN (a = -s z, s = +1 on observed positives, -1 elsewhere) with the chosen entries
-// switched to s = +1 (correct) or rejected (a = -1e4: loss and gradient exactly 0).
+// switched to s = +1 (correct) or rejected (a = -1e4: loss and gradient exactly 0, even for NaN / inf).
 template <typename scalar_t>
 std::vector<at::Tensor> large_loss_impl(const at::Tensor& z, const at::Tensor& t, int64_t k, bool correct,
                                         const c10::optional<at::Tensor>& given, double divisor,
@@ -174,39 +172,33 @@ std::vector<at::Tensor> large_loss_impl(const at::Tensor& z, const at::Tensor& t
   const int64_t n = z.numel();
   const scalar_t* zp = z.data_ptr<scalar_t>();
   const int8_t* tp = t.data_ptr<int8_t>();
-  std::vector<int64_t>& chosen = chosen_scratch();
+  at::Tensor mask = at::zeros(z.sizes(), z.options().dtype(at::kBool));
+  bool* chosen = mask.data_ptr<bool>();
   if (given.has_value()) {
     const at::Tensor indices = given->to(at::kLong).contiguous();
     const int64_t* ip = indices.data_ptr<int64_t>();
-    chosen.assign(ip, ip + indices.numel());
-    for (int64_t i : chosen) TORCH_CHECK(0 <= i && i < n, "partialml native kernels: chosen index out of range");
-  } else {
-    select_largest(zp, tp, n, k, chosen, heap_scratch<scalar_t>());
-  }
-  auto& a = scratch<scalar_t>(0);
-  auto& c = scratch<scalar_t>(1);
-  a.resize(static_cast<size_t>(n));
-  c.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    const scalar_t s = tp[i] == 1 ? scalar_t(1) : scalar_t(-1);
-    a[i] = -s * zp[i];
-    c[i] = -s;
-  }
-  for (int64_t i : chosen) {
-    if (correct) {
-      a[i] = -zp[i];
-      c[i] = scalar_t(-1);
-    } else {
-      a[i] = scalar_t(-1e4);
+    for (int64_t j = 0; j < indices.numel(); ++j) {
+      TORCH_CHECK(0 <= ip[j] && ip[j] < n, "partialml native kernels: chosen index out of range");
+      chosen[ip[j]] = true;
     }
+  } else {
+    select_largest(zp, tp, n, k, chosen);
   }
   at::Tensor grad = need_grad ? at::empty_like(z) : at::Tensor();
-  const double total = focal_pass<scalar_t>(a.data(), c.data(), need_grad ? grad.data_ptr<scalar_t>() : nullptr,
-                                            n, 0.0, 1.0 / divisor);
-  at::Tensor mask = at::zeros(z.sizes(), z.options().dtype(at::kBool));
-  bool* mp = mask.data_ptr<bool>();
-  for (int64_t i : chosen) mp[i] = true;
-  return {scalar_result(total / divisor, z), grad, mask};
+  scalar_t* gp = need_grad ? grad.data_ptr<scalar_t>() : nullptr;
+  const scalar_t scale = static_cast<scalar_t>(1.0 / divisor);
+  const double total = sum_over_blocks(n, [&](int64_t first, int64_t count) {
+    scalar_t a[kBlock], c[kBlock];
+    for (int64_t j = 0; j < count; ++j) {  // branch-free (bitwise on bools): vectorizable
+      const int64_t i = first + j;
+      const bool pick = chosen[i];
+      const scalar_t s = scalar_t(2 * int((tp[i] == 1) | (correct & pick)) - 1);
+      a[j] = (!correct & pick) ? scalar_t(-1e4) : -s * zp[i];
+      c[j] = -s;
+    }
+    return focal_block<scalar_t>(a, c, gp ? gp + first : nullptr, count, 0, scalar_t(0), scale);
+  });
+  return {at::scalar_tensor(total / divisor, z.options()), grad, mask};
 }
 
 std::vector<at::Tensor> large_loss(const at::Tensor& logits, const at::Tensor& targets, int64_t k, bool correct,
@@ -226,24 +218,28 @@ std::vector<at::Tensor> splc_impl(const at::Tensor& z, const at::Tensor& t, doub
   const int64_t n = z.numel();
   const scalar_t* zp = z.data_ptr<scalar_t>();
   const int8_t* tp = t.data_ptr<int8_t>();
-  auto& a = scratch<scalar_t>(0);
-  auto& c = scratch<scalar_t>(1);
-  a.resize(static_cast<size_t>(n));
-  c.resize(static_cast<size_t>(n));
   const scalar_t m = static_cast<scalar_t>(margin);
   const bool pseudo = threshold.has_value();
   const scalar_t tau = pseudo ? static_cast<scalar_t>(*threshold) : scalar_t(0);
-  for (int64_t i = 0; i < n; ++i) {
-    const bool observed_positive = tp[i] == 1;
-    const bool positive = observed_positive || (pseudo && tp[i] < 0 && zp[i] > tau);
-    const scalar_t s = positive ? scalar_t(1) : scalar_t(-1);
-    a[i] = -s * zp[i] + (observed_positive ? m : scalar_t(0));
-    c[i] = -s;
-  }
+  const int kind = gamma_kind(gamma);
+  const scalar_t scale = static_cast<scalar_t>(1.0 / divisor);
   at::Tensor grad = need_grad ? at::empty_like(z) : at::Tensor();
-  const double total = focal_pass<scalar_t>(a.data(), c.data(), need_grad ? grad.data_ptr<scalar_t>() : nullptr,
-                                            n, gamma, 1.0 / divisor);
-  return {scalar_result(total / divisor, z), grad};
+  scalar_t* gp = need_grad ? grad.data_ptr<scalar_t>() : nullptr;
+  const double total = sum_over_blocks(n, [&](int64_t first, int64_t count) {
+    scalar_t a[kBlock], c[kBlock];
+    for (int64_t j = 0; j < count; ++j) {  // branch-free (bitwise on bools): vectorizable
+      const int64_t i = first + j;
+      const scalar_t zi = zp[i];
+      const bool observed_positive = tp[i] == 1;
+      const bool positive = observed_positive | (pseudo & (tp[i] < 0) & (zi > tau));
+      const scalar_t s = scalar_t(2 * int(positive) - 1);
+      a[j] = -s * zi + m * scalar_t(observed_positive);
+      c[j] = -s;
+    }
+    return focal_block<scalar_t>(a, c, gp ? gp + first : nullptr, count, kind, static_cast<scalar_t>(gamma),
+                                 scale);
+  });
+  return {at::scalar_tensor(total / divisor, z.options()), grad};
 }
 
 std::vector<at::Tensor> splc(const at::Tensor& logits, const at::Tensor& targets, double margin, double gamma,
@@ -259,34 +255,18 @@ std::vector<at::Tensor> splc(const at::Tensor& logits, const at::Tensor& targets
 // (lamb - p) p^2 with p = sigmoid(z), dL/dz = (2 lamb - 3 p) p^2 (1 - p). With u = a on positives and
 // z elsewhere, sigmoid(u) is p_m on positives and p elsewhere: one exp and one log1p per entry.
 template <typename scalar_t>
-std::vector<at::Tensor> hill_impl(const at::Tensor& z, const at::Tensor& t, double margin, double gamma,
-                                  double lamb, double divisor, bool need_grad) {
+double hill_block(const scalar_t* u, const scalar_t* pos, scalar_t* grad, int64_t count, int kind,
+                  scalar_t gamma, scalar_t lamb, scalar_t scale) {
   using V = Vec<scalar_t>;
-  const int64_t n = z.numel();
-  const scalar_t* zp = z.data_ptr<scalar_t>();
-  const int8_t* tp = t.data_ptr<int8_t>();
-  auto& u = scratch<scalar_t>(0);
-  auto& pos = scratch<scalar_t>(1);
-  u.resize(static_cast<size_t>(n));
-  pos.resize(static_cast<size_t>(n));
-  const scalar_t m = static_cast<scalar_t>(margin);
-  for (int64_t i = 0; i < n; ++i) {
-    const bool positive = tp[i] == 1;
-    u[i] = positive ? m - zp[i] : zp[i];
-    pos[i] = positive ? scalar_t(1) : scalar_t(0);
-  }
-  at::Tensor grad = need_grad ? at::empty_like(z) : at::Tensor();
-  scalar_t* gp = need_grad ? grad.data_ptr<scalar_t>() : nullptr;
-  const int kind = gamma_kind(gamma);
-  const V zero(scalar_t(0)), one(scalar_t(1)), g(static_cast<scalar_t>(gamma)),
-      l(static_cast<scalar_t>(lamb)), two_l(static_cast<scalar_t>(2.0 * lamb)), three(scalar_t(3)),
-      s(static_cast<scalar_t>(1.0 / divisor));
-  Accumulator<scalar_t> acc;
+  const V zero(scalar_t(0)), one(scalar_t(1)), g(gamma), l(lamb), two_l(scalar_t(2) * lamb),
+      three(scalar_t(3)), s(scale);
+  V lanes(scalar_t(0));
+  double partial = 0.0;
   const int64_t width = V::size();
-  for (int64_t i = 0; i < n; i += width) {
-    const int64_t w = std::min(width, n - i);
-    const V uv = w == width ? V::loadu(u.data() + i) : V::loadu(u.data() + i, w);
-    const V is_pos = (w == width ? V::loadu(pos.data() + i) : V::loadu(pos.data() + i, w)) > zero;
+  for (int64_t i = 0; i < count; i += width) {
+    const int64_t w = std::min(width, count - i);
+    const V uv = load(u + i, w);
+    const V is_pos = load(pos + i, w) > zero;
     const V e = uv.abs().neg().exp();
     const V r = (one + e).reciprocal();
     const V er = e * r;
@@ -297,16 +277,40 @@ std::vector<at::Tensor> hill_impl(const at::Tensor& z, const at::Tensor& t, doub
     const V sg = power(sig, kind, g);
     const V p2 = sig * sig;
     const V loss = V::blendv((l - sig) * p2, sg * sp, is_pos);
-    if (w == width) acc.add(loss); else acc.add_partial(loss, w);
-    if (gp != nullptr) {
+    if (w == width) lanes = lanes + loss; else partial += lane_sum(loss, w);
+    if (grad != nullptr) {
       const V dlda = kind == 0 ? sig : sg * (g * rest * sp + sig);
       const V negative_grad = (two_l - three * sig) * p2 * rest;
-      const V out = V::blendv(negative_grad, dlda.neg(), is_pos) * s;
-      if (w == width) out.store(gp + i); else out.store(gp + i, w);
+      store(V(V::blendv(negative_grad, dlda.neg(), is_pos) * s), grad + i, w);
     }
   }
-  acc.flush();
-  return {scalar_result(acc.total / divisor, z), grad};
+  return partial + lane_sum(lanes, width);
+}
+
+template <typename scalar_t>
+std::vector<at::Tensor> hill_impl(const at::Tensor& z, const at::Tensor& t, double margin, double gamma,
+                                  double lamb, double divisor, bool need_grad) {
+  const int64_t n = z.numel();
+  const scalar_t* zp = z.data_ptr<scalar_t>();
+  const int8_t* tp = t.data_ptr<int8_t>();
+  const scalar_t m = static_cast<scalar_t>(margin);
+  const int kind = gamma_kind(gamma);
+  const scalar_t scale = static_cast<scalar_t>(1.0 / divisor);
+  at::Tensor grad = need_grad ? at::empty_like(z) : at::Tensor();
+  scalar_t* gp = need_grad ? grad.data_ptr<scalar_t>() : nullptr;
+  const double total = sum_over_blocks(n, [&](int64_t first, int64_t count) {
+    scalar_t u[kBlock], pos[kBlock];
+    for (int64_t j = 0; j < count; ++j) {  // selects, no branch: vectorizable
+      const int64_t i = first + j;
+      const bool positive = tp[i] == 1;
+      const scalar_t zi = zp[i];
+      u[j] = positive ? m - zi : zi;
+      pos[j] = scalar_t(positive);
+    }
+    return hill_block<scalar_t>(u, pos, gp ? gp + first : nullptr, count, kind, static_cast<scalar_t>(gamma),
+                                static_cast<scalar_t>(lamb), scale);
+  });
+  return {at::scalar_tensor(total / divisor, z.options()), grad};
 }
 
 std::vector<at::Tensor> hill(const at::Tensor& logits, const at::Tensor& targets, double margin, double gamma,
