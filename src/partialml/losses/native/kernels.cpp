@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -137,9 +138,12 @@ inline bool ranks_above(scalar_t x, scalar_t y) {
 }
 
 // Marks in `chosen` the k unknown entries (t < 0) with the largest logits (NaN first; among equal
-// logits which one wins is unspecified); every unknown entry if there are at most k. One scan with a
-// min-heap of the k largest so far: most entries are turned away by one comparison with the heap's top
-// (about k log(n / k) insertions on unordered logits, n log k at worst).
+// logits which one wins is unspecified; an unknown logit of -inf, zero AN loss, is never chosen); every
+// other unknown entry if there are at most k. A min-heap of the k largest so far; block by block, the
+// keys (the logit of an unknown entry, -inf elsewhere) are prepared branch-free into a stack buffer and
+// scanned against the heap's top, so most entries cost one predictable comparison (about k log(n / k)
+// insertions on unordered logits, n log k at worst). A block holding an unknown NaN is scanned with the
+// NaN-aware order instead.
 template <typename scalar_t>
 void select_largest(const scalar_t* z, const int8_t* t, int64_t n, int64_t k, bool* chosen) {
   if (k <= 0) return;
@@ -148,16 +152,37 @@ void select_largest(const scalar_t* z, const int8_t* t, int64_t n, int64_t k, bo
   heap.reserve(static_cast<size_t>(std::min(k, n)));
   const auto smaller_on_top = [](const Entry& x, const Entry& y) { return ranks_above(x.first, y.first); };
   const size_t limit = static_cast<size_t>(k);
-  for (int64_t i = 0; i < n; ++i) {
-    if (t[i] >= 0) continue;
-    const scalar_t v = z[i];
+  const scalar_t none = -std::numeric_limits<scalar_t>::infinity();
+  scalar_t bar = none;  // the heap's top once it is full: an entry must rank above it
+  auto insert = [&](scalar_t v, int64_t i) {
     if (heap.size() < limit) {
       heap.emplace_back(v, i);
       std::push_heap(heap.begin(), heap.end(), smaller_on_top);
-    } else if (ranks_above(v, heap.front().first)) {
+    } else {
       std::pop_heap(heap.begin(), heap.end(), smaller_on_top);
       heap.back() = Entry(v, i);
       std::push_heap(heap.begin(), heap.end(), smaller_on_top);
+    }
+    if (heap.size() == limit) bar = heap.front().first;
+  };
+  scalar_t keys[kBlock];
+  for (int64_t first = 0; first < n; first += kBlock) {
+    const int64_t count = std::min(kBlock, n - first);
+    bool nan = false;
+    for (int64_t j = 0; j < count; ++j) {
+      const scalar_t zi = z[first + j];
+      const bool unknown = t[first + j] < 0;
+      keys[j] = unknown ? zi : none;
+      nan |= unknown & std::isnan(zi);
+    }
+    if (!nan) {
+      for (int64_t j = 0; j < count; ++j) {
+        if (keys[j] > bar) insert(keys[j], first + j);  // false for every entry once bar is NaN
+      }
+    } else {
+      for (int64_t j = 0; j < count; ++j) {
+        if (ranks_above(keys[j], bar)) insert(keys[j], first + j);
+      }
     }
   }
   for (const Entry& entry : heap) chosen[entry.second] = true;
