@@ -142,6 +142,31 @@ def test_resume_skips_finished_runs(tiny: str, tmp_path: Path, monkeypatch: pyte
     assert records[0] == first[0] and [r["seed"] for r in records] == [0, 1]
 
 
+def test_resume_refuses_finished_runs_made_with_other_settings(tiny: str, tmp_path: Path) -> None:
+    """A resumed bench never averages a finished run with runs made under other settings."""
+    _run(tiny, tmp_path, ["an"], [0])
+    before = (tmp_path / "results.jsonl").read_bytes()
+    specs = make_specs(
+        data=[tiny],
+        partials=["single-positive"],
+        methods=["an"],
+        seeds=[0, 1],
+        overrides={**FAST, "epochs": 3},
+    )
+    with pytest.raises(
+        PartialMLError,
+        match=r"results.jsonl: the finished run tiny\|single-positive\|an\|0 "
+        r"was made with epochs=2, this bench asks for epochs=3; give --overwrite",
+    ):
+        run_bench(specs, output=tmp_path / "results.jsonl", runs_dir=tmp_path / "runs", jobs=1, resume=True)
+    spec = RunSpec(
+        data=tiny, partial="single-positive", method="an", seed=0, overrides=FAST, loss_args={"x": 1}
+    )
+    with pytest.raises(PartialMLError, match="loss_args="):
+        run_bench([spec], output=tmp_path / "results.jsonl", runs_dir=tmp_path / "runs", jobs=1, resume=True)
+    assert (tmp_path / "results.jsonl").read_bytes() == before
+
+
 def test_duplicate_specs_and_bad_jobs_refused(tiny: str, tmp_path: Path) -> None:
     spec = RunSpec(data=tiny, partial="single-positive", method="an", seed=0)
     with pytest.raises(PartialMLError, match="twice"):

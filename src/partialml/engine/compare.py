@@ -227,6 +227,31 @@ def run_one(spec: RunSpec, *, runs_dir: str | Path, keep_checkpoints: bool = Fal
     }
 
 
+#: The record fields a resumed bench must share with the finished runs it keeps (the key names the data,
+#: partial scheme, method and seed; these are the settings that change a result under the same key).
+RESUME_SETTINGS = ("loss", "loss_args", "epochs", "lr", "batch_size", "head", "val_labels")
+
+
+def _check_resumed(done: dict[str, dict[str, Any]], specs: Sequence[RunSpec], out: Path) -> None:
+    """Refuse to resume when a finished run in ``out`` was made with other settings than its spec asks
+    for now (``--epochs``, ``--lr``, ``--loss-arg`` ...): its record would be averaged with new ones."""
+    for spec in specs:
+        record = done.get(spec.key())
+        if record is None:
+            continue
+        config, _ = build_config(spec, output_dir=".")
+        for name in RESUME_SETTINGS:
+            if name not in record:  # a record written before the field existed
+                continue
+            wanted = json.loads(json.dumps(getattr(config, name), default=str))
+            if record[name] != wanted:
+                raise PartialMLError(
+                    f"the finished run {spec.key()} was made with {name}={record[name]!r}, this bench asks "
+                    f"for {name}={wanted!r}; give --overwrite to start over, or another --output",
+                    path=out,
+                )
+
+
 def run_dir_of(runs_dir: str | Path, spec: RunSpec) -> Path:
     """The run directory of ``spec`` under ``runs_dir`` (its key, made file-name safe)."""
     return Path(runs_dir) / _safe(spec.key().replace("|", "__"))
@@ -316,6 +341,7 @@ def run_bench(
         out.unlink()
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {r["key"]: r for r in read_records(out)} if resume else {}
+    _check_resumed(done, specs, out)
     todo = [s for s in specs if s.key() not in done]
     finished: dict[str, dict[str, Any]] = dict(done)
 
