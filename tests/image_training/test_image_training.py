@@ -276,3 +276,42 @@ def test_partial_given_trains_on_a_csv_with_unknowns(
     assert "expected full labels" in err and "--partial given" in err
     assert "the label of sample 'img/tr" in err and "for class '" in err  # the image and class named
     assert not (tmp_path / "sp").exists()
+
+
+def test_unlisted_negative_lets_simulated_schemes_use_a_positives_only_csv(
+    image_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ``path,labels`` CSV lists positives only: its other classes are unknown, so a simulated scheme
+    is refused, unless ``--unlisted negative`` reads them as negatives (a file of complete positives)."""
+    from partialml.data import read_image_labels
+
+    lines = (image_data / "labels.csv").read_text(encoding="utf-8").splitlines()
+    positives_csv = tmp_path / "positives.csv"
+    positives_csv.write_text(
+        "path,labels\n" + "".join(",".join(line.split(",")[:2]) + "\n" for line in lines[1:]),
+        encoding="utf-8",
+    )
+    argv = tiny_args(image_data, tmp_path / "run", "--epochs", "1", "--image-root", str(image_data))
+    argv[argv.index("--data") + 1] = str(positives_csv)
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and "expected full labels" in err and not (tmp_path / "run").exists()
+
+    code, _, err = run_cli([*argv, "--unlisted", "negative"], capsys)
+    assert code == 0, err
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["protocol"]["partial"] == "single-positive"
+    full = read_image_labels(str(image_data / "labels.csv"), format="csv").labels
+    as_negative = read_image_labels(str(positives_csv), format="csv", unlisted="negative").labels
+    assert np.array_equal(as_negative, full)  # the shipped file's negatives are every unlisted class
+
+    with pytest.raises(
+        PartialMLError, match="--unlisted: got 'negative'; expected unknown with --setting features"
+    ):
+        resolve_config(overrides={"unlisted": "negative", "data": str(positives_csv)})
+    from partialml.engine.image_setting import unlisted_option
+
+    voc = TrainConfig(setting="end-to-end", data="VOC2007", unlisted="negative")
+    with pytest.raises(
+        PartialMLError, match="applies to csv / jsonl label files; the 'voc' format lists every"
+    ):
+        unlisted_option(voc, "voc")

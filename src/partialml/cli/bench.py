@@ -92,6 +92,12 @@ def bench_command(
     test_split: Annotated[
         Optional[str], typer.Option(help="End-to-end: the test label file (csv/jsonl) or split name.")
     ] = None,
+    unlisted: Annotated[
+        Optional[str],
+        typer.Option(
+            help="End-to-end, csv/jsonl labels: a class a line does not list is unknown or negative."
+        ),
+    ] = None,
     model: Annotated[Optional[str], typer.Option(help="End-to-end: resnet18|34|50|101 or timm:NAME.")] = None,
     weights: Annotated[
         Optional[str], typer.Option(help="End-to-end: none, imagenet or a state-dict file.")
@@ -126,6 +132,7 @@ def bench_command(
             "format": data_format,
             "image_root": None if image_root is None else str(image_root),
             "test_split": test_split,
+            "unlisted": unlisted,
             "model": model,
             "weights": weights,
             "width": width,

@@ -122,6 +122,13 @@ def train_command(
         Optional[str],
         typer.Option(help="end-to-end: test split name, a csv/jsonl label file, or none."),
     ] = None,
+    unlisted: Annotated[
+        Optional[str],
+        typer.Option(
+            help="end-to-end, csv/jsonl labels: a class a line does not list is unknown or negative "
+            "(a file of complete positives, for the simulated schemes) [default: unknown]."
+        ),
+    ] = None,
     ll_topk: Annotated[
         Optional[str],
         typer.Option(help="torchrun: LL top-k per rank (rank, the original's) or over the global batch."),
@@ -185,6 +192,7 @@ def train_command(
             "on_bad_image": on_bad_image,
             "boost_alpha": boost_alpha,
             "test_split": test_split,
+            "unlisted": unlisted,
             "ll_topk": ll_topk,
             "init_epochs": init_epochs,
         }

@@ -58,6 +58,7 @@ Recipe = Literal["ll"]
 SamplerChoice = Literal["uniform", "class-aware", "db"]
 NanPolicy = Literal["stop", "skip"]
 LLTopK = Literal["rank", "global"]
+UnlistedLabels = Literal["unknown", "negative"]
 #: The feature-data readers (``partialml.data.load_feature_data``'s ``format``).
 #: and, for the end-to-end setting, the image-label readers (``partialml.data.read_image_labels``).
 DataFormat = Literal[
@@ -139,6 +140,9 @@ class TrainConfig:
         boost_alpha: end-to-end, ``head: cam``: BoostLU's boost of positive CAM values (BoostLU: 5).
         test_split: end-to-end: the test split: a split name of the format (default per format), a
             second label file for ``csv`` / ``jsonl``, or ``none``.
+        unlisted: end-to-end, ``csv`` / ``jsonl`` label files: a class a line lists in neither of its
+            columns is ``unknown`` (``-1``, default) or ``negative`` (``0``: a file of complete positives,
+            which the simulated schemes can then reduce).
         ll_topk: under torchrun, the LL top-k over each rank's batch (``rank``, as the original code) or
             over the global batch (``global``, one all-gather per step); no effect in one process.
         recipe: ``ll``: the LL recipe's defaults (Adam, lr 1e-5, head 10x, batch 16, 10 epochs, 448,
@@ -191,6 +195,7 @@ class TrainConfig:
     on_bad_image: OnBadImage = "raise"
     boost_alpha: float = 5.0
     test_split: str | None = None
+    unlisted: UnlistedLabels = "unknown"
     recipe: Recipe | None = None
     ll_topk: LLTopK = "rank"
     init_epochs: int = 25
@@ -292,6 +297,8 @@ class TrainConfig:
                 fail("head", "linear with --setting linear-init (phase 1 trains a linear head)")
         elif self.head == "cam":
             raise PartialMLError("--head cam needs --setting end-to-end (a feature map)", path=source)
+        if self.unlisted != "unknown" and self.setting == "features":
+            fail("unlisted", "unknown with --setting features (it applies to csv / jsonl image label files)")
         if self.overwrite and self.resume:
             raise PartialMLError("--overwrite and --resume exclude each other; give one", path=source)
         for key, value in self.loss_args.items():
@@ -459,6 +466,7 @@ __all__ = [
     "Setting",
     "TrainConfig",
     "TransformPreset",
+    "UnlistedLabels",
     "ValLabels",
     "dump_config",
     "load_config",

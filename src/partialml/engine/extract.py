@@ -402,7 +402,9 @@ def read_image_split(
     fmt = image_format(config)
     names = loaded.class_names
     if fmt in ("csv", "jsonl"):
-        part = read_image_labels(data, format=cast(Any, fmt), classes=list(names))
+        # the run's --unlisted reads other csv / jsonl files as it read its training file
+        unlisted = {"unlisted": config.unlisted} if config.unlisted != "unknown" else {}
+        part = read_image_labels(data, format=cast(Any, fmt), classes=list(names), **unlisted)
     else:
         part = read_image_labels(
             data, format=cast(Any, fmt), split=DEFAULT_SPLITS[fmt][0 if split == "train" else 1]

@@ -157,20 +157,35 @@ def image_root(config: TrainConfig) -> Path:
     return data if data.is_dir() else data.parent
 
 
+def unlisted_option(config: TrainConfig, fmt: str) -> dict[str, Any]:
+    """The reader option of ``--unlisted`` for ``fmt`` (empty for the default ``unknown``); refused in
+    one line for a format whose files list every label."""
+    if config.unlisted == "unknown":
+        return {}
+    if fmt not in ("csv", "jsonl"):
+        raise PartialMLError(
+            f"--unlisted {config.unlisted}: applies to csv / jsonl label files; the {fmt!r} format lists "
+            "every label itself",
+            path=config.data,
+        )
+    return {"unlisted": config.unlisted}
+
+
 def read_image_splits(config: TrainConfig) -> tuple[Any, Any | None]:
     """The training and test :class:`~partialml.data.ImageLabelSet` (test ``None`` when there is none)."""
     from partialml.data import read_image_labels
 
     fmt = image_format(config)
     train_split, test_split = DEFAULT_SPLITS[fmt]
-    train = read_image_labels(str(config.data), format=cast(Any, fmt), split=train_split)
+    options = unlisted_option(config, fmt)
+    train = read_image_labels(str(config.data), format=cast(Any, fmt), split=train_split, **options)
     chosen = config.test_split
     if chosen is not None and chosen.lower() == "none":
         return train, None
     if fmt in ("csv", "jsonl"):
         if chosen is None:
             return train, None
-        test = read_image_labels(chosen, format=cast(Any, fmt), classes=list(train.class_names))
+        test = read_image_labels(chosen, format=cast(Any, fmt), classes=list(train.class_names), **options)
         return train, test
     try:
         test = read_image_labels(str(config.data), format=cast(Any, fmt), split=chosen or test_split)
