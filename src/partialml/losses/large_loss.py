@@ -427,5 +427,5 @@ class LLCpLoss(_LargeLoss):
         """The ``(B, C)`` bool mask chosen by the last call, once; then ``None``."""
         if not self._pending:
             return None
-        self._pending = False
+        self.__dict__["_pending"] = False  # not nn.Module.__setattr__ (~10 us): once per training step
         return self.last_selection

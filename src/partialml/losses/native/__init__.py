@@ -1,4 +1,4 @@
-"""Optional native kernels for the fused losses (LL-R / LL-Ct / LL-Cp, Hill, SPLC) on small CPU batches.
+"""Optional native kernels for the fused losses (LL-R / LL-Ct / LL-Cp, Hill, SPLC) on the CPU.
 
 At small batch x classes (16 x 20, 64 x 80) the time of a loss is the fixed cost of each PyTorch call,
 not arithmetic: plain BCE is one ATen call, while the pure PyTorch LL, Hill and SPLC paths take 10-20

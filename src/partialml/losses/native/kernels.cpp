@@ -137,7 +137,7 @@ inline bool ranks_above(scalar_t x, scalar_t y) {
   return std::isnan(x) ? !std::isnan(y) : x > y;
 }
 
-// Marks in `chosen` the k unknown entries (t < 0) with the largest logits (NaN first; among equal
+// Appends to `chosen` the k unknown entries (t < 0) with the largest logits (NaN first; among equal
 // logits which one wins is unspecified; an unknown logit of -inf, zero AN loss, is never chosen); every
 // other unknown entry if there are at most k. A min-heap of the k largest so far; block by block, the
 // keys (the logit of an unknown entry, -inf elsewhere) are prepared branch-free into a stack buffer and
@@ -145,7 +145,7 @@ inline bool ranks_above(scalar_t x, scalar_t y) {
 // insertions on unordered logits, n log k at worst). A block holding an unknown NaN is scanned with the
 // NaN-aware order instead.
 template <typename scalar_t>
-void select_largest(const scalar_t* z, const int8_t* t, int64_t n, int64_t k, bool* chosen) {
+void select_largest(const scalar_t* z, const int8_t* t, int64_t n, int64_t k, std::vector<int64_t>& chosen) {
   if (k <= 0) return;
   using Entry = std::pair<scalar_t, int64_t>;
   std::vector<Entry> heap;
@@ -185,7 +185,7 @@ void select_largest(const scalar_t* z, const int8_t* t, int64_t n, int64_t k, bo
       }
     }
   }
-  for (const Entry& entry : heap) chosen[entry.second] = true;
+  for (const Entry& entry : heap) chosen.push_back(entry.second);
 }
 
 // LL-R / LL-Ct / LL-Cp: AN (a = -s z, s = +1 on observed positives, -1 elsewhere) with the chosen entries
@@ -197,29 +197,40 @@ std::vector<at::Tensor> large_loss_impl(const at::Tensor& z, const at::Tensor& t
   const int64_t n = z.numel();
   const scalar_t* zp = z.data_ptr<scalar_t>();
   const int8_t* tp = t.data_ptr<int8_t>();
-  at::Tensor mask = at::zeros(z.sizes(), z.options().dtype(at::kBool));
-  bool* chosen = mask.data_ptr<bool>();
+  std::vector<int64_t> chosen;
   if (given.has_value()) {
     const at::Tensor indices = given->to(at::kLong).contiguous();
     const int64_t* ip = indices.data_ptr<int64_t>();
     for (int64_t j = 0; j < indices.numel(); ++j) {
       TORCH_CHECK(0 <= ip[j] && ip[j] < n, "partialml native kernels: chosen index out of range");
-      chosen[ip[j]] = true;
     }
+    chosen.assign(ip, ip + indices.numel());
   } else {
     select_largest(zp, tp, n, k, chosen);
   }
+  std::sort(chosen.begin(), chosen.end());  // each block patches its own run of chosen entries
+  at::Tensor mask = at::zeros(z.sizes(), z.options().dtype(at::kBool));
+  bool* mp = mask.data_ptr<bool>();
+  for (int64_t i : chosen) mp[i] = true;
   at::Tensor grad = need_grad ? at::empty_like(z) : at::Tensor();
   scalar_t* gp = need_grad ? grad.data_ptr<scalar_t>() : nullptr;
   const scalar_t scale = static_cast<scalar_t>(1.0 / divisor);
   const double total = sum_over_blocks(n, [&](int64_t first, int64_t count) {
     scalar_t a[kBlock], c[kBlock];
-    for (int64_t j = 0; j < count; ++j) {  // branch-free (bitwise on bools): vectorizable
-      const int64_t i = first + j;
-      const bool pick = chosen[i];
-      const scalar_t s = scalar_t(2 * int((tp[i] == 1) | (correct & pick)) - 1);
-      a[j] = (!correct & pick) ? scalar_t(-1e4) : -s * zp[i];
+    for (int64_t j = 0; j < count; ++j) {  // AN; selects, no branch: vectorizable
+      const scalar_t s = tp[first + j] == 1 ? scalar_t(1) : scalar_t(-1);
+      a[j] = -s * zp[first + j];
       c[j] = -s;
+    }
+    auto it = std::lower_bound(chosen.begin(), chosen.end(), first);
+    for (; it != chosen.end() && *it < first + count; ++it) {
+      const int64_t j = *it - first;
+      if (correct) {
+        a[j] = -zp[*it];
+        c[j] = scalar_t(-1);
+      } else {
+        a[j] = scalar_t(-1e4);
+      }
     }
     return focal_block<scalar_t>(a, c, gp ? gp + first : nullptr, count, 0, scalar_t(0), scale);
   });
