@@ -93,29 +93,40 @@ double sum_over_blocks(int64_t n, const BlockFn& block) {
   return total;
 }
 
+// From one exp(-|a|) and one log1p: softplus(a), sigmoid(a) and 1 - sigmoid(a), each without cancellation.
+template <typename scalar_t>
+struct Logistic {
+  Vec<scalar_t> softplus, sigmoid, complement;
+  explicit Logistic(const Vec<scalar_t>& a) {
+    using V = Vec<scalar_t>;
+    const V zero(scalar_t(0)), one(scalar_t(1));
+    const V e = a.abs().neg().exp();
+    const V r = (one + e).reciprocal();
+    const V er = e * r;
+    const V nonneg = a >= zero;
+    sigmoid = V::blendv(er, r, nonneg);
+    complement = V::blendv(r, er, nonneg);
+    softplus = at::vec::maximum(a, zero) + e.log1p();
+  }
+};
+
 // Over one block: L(a) summed, and c * dL/da * scale written to grad (if not null).
 template <typename scalar_t>
 double focal_block(const scalar_t* a, const scalar_t* c, scalar_t* grad, int64_t count, int kind,
                    scalar_t gamma, scalar_t scale) {
   using V = Vec<scalar_t>;
-  const V zero(scalar_t(0)), one(scalar_t(1)), g(gamma), s(scale);
+  const V g(gamma), s(scale);
   V lanes(scalar_t(0));
   double partial = 0.0;
   const int64_t width = V::size();
   for (int64_t i = 0; i < count; i += width) {
     const int64_t m = std::min(width, count - i);
-    const V av = load(a + i, m);
-    const V e = av.abs().neg().exp();
-    const V sp = at::vec::maximum(av, zero) + e.log1p();
-    const V r = (one + e).reciprocal();
-    const V er = e * r;
-    const V nonneg = av >= zero;
-    const V sig = V::blendv(er, r, nonneg);
-    const V sg = power(sig, kind, g);
-    const V loss = sg * sp;
+    const Logistic<scalar_t> f(load(a + i, m));
+    const V sg = power(f.sigmoid, kind, g);
+    const V loss = sg * f.softplus;
     if (m == width) lanes = lanes + loss; else partial += lane_sum(loss, m);
     if (grad != nullptr) {
-      const V dlda = kind == 0 ? sig : sg * (g * V::blendv(r, er, nonneg) * sp + sig);
+      const V dlda = kind == 0 ? f.sigmoid : sg * (g * f.complement * f.softplus + f.sigmoid);
       store(V(dlda * load(c + i, m) * s), grad + i, m);
     }
   }
@@ -129,6 +140,25 @@ void check_inputs(const at::Tensor& z, const at::Tensor& t) {
   TORCH_CHECK(t.scalar_type() == at::kChar, "partialml native kernels: int8 targets only");
   TORCH_CHECK(z.sizes() == t.sizes(), "partialml native kernels: logits and targets differ in shape");
 }
+
+// What every kernel reads and writes: the n logits and int8 targets, the logit gradient (allocated when
+// needed) and the scale 1 / divisor of the loss and the gradient.
+template <typename scalar_t>
+struct Batch {
+  int64_t n;
+  const scalar_t* z;
+  const int8_t* t;
+  at::Tensor grad;
+  scalar_t scale;
+  Batch(const at::Tensor& logits, const at::Tensor& targets, double divisor, bool need_grad)
+      : n(logits.numel()),
+        z(logits.data_ptr<scalar_t>()),
+        t(targets.data_ptr<int8_t>()),
+        grad(need_grad ? at::empty_like(logits) : at::Tensor()),
+        scale(static_cast<scalar_t>(1.0 / divisor)) {}
+  // The gradient from entry `first` on, or null without one.
+  scalar_t* grad_at(int64_t first) const { return grad.defined() ? grad.data_ptr<scalar_t>() + first : nullptr; }
+};
 
 // Whether logit x ranks above logit y in the selection: NaN above every number (as in torch.topk), then
 // the larger value. A strict weak ordering (all NaNs are equivalent).
@@ -194,9 +224,10 @@ template <typename scalar_t>
 std::vector<at::Tensor> large_loss_impl(const at::Tensor& z, const at::Tensor& t, int64_t k, bool correct,
                                         const c10::optional<at::Tensor>& given, double divisor,
                                         bool need_grad) {
-  const int64_t n = z.numel();
-  const scalar_t* zp = z.data_ptr<scalar_t>();
-  const int8_t* tp = t.data_ptr<int8_t>();
+  const Batch<scalar_t> b(z, t, divisor, need_grad);
+  const int64_t n = b.n;
+  const scalar_t* zp = b.z;
+  const int8_t* tp = b.t;
   std::vector<int64_t> chosen;
   if (given.has_value()) {
     const at::Tensor indices = given->to(at::kLong).contiguous();
@@ -212,9 +243,6 @@ std::vector<at::Tensor> large_loss_impl(const at::Tensor& z, const at::Tensor& t
   at::Tensor mask = at::zeros(z.sizes(), z.options().dtype(at::kBool));
   bool* mp = mask.data_ptr<bool>();
   for (int64_t i : chosen) mp[i] = true;
-  at::Tensor grad = need_grad ? at::empty_like(z) : at::Tensor();
-  scalar_t* gp = need_grad ? grad.data_ptr<scalar_t>() : nullptr;
-  const scalar_t scale = static_cast<scalar_t>(1.0 / divisor);
   const double total = sum_over_blocks(n, [&](int64_t first, int64_t count) {
     scalar_t a[kBlock], c[kBlock];
     for (int64_t j = 0; j < count; ++j) {  // AN; selects, no branch: vectorizable
@@ -232,9 +260,9 @@ std::vector<at::Tensor> large_loss_impl(const at::Tensor& z, const at::Tensor& t
         a[j] = scalar_t(-1e4);
       }
     }
-    return focal_block<scalar_t>(a, c, gp ? gp + first : nullptr, count, 0, scalar_t(0), scale);
+    return focal_block<scalar_t>(a, c, b.grad_at(first), count, 0, scalar_t(0), b.scale);
   });
-  return {at::scalar_tensor(total / divisor, z.options()), grad, mask};
+  return {at::scalar_tensor(total / divisor, z.options()), b.grad, mask};
 }
 
 std::vector<at::Tensor> large_loss(const at::Tensor& logits, const at::Tensor& targets, int64_t k, bool correct,
@@ -251,17 +279,14 @@ std::vector<at::Tensor> large_loss(const at::Tensor& logits, const at::Tensor& t
 template <typename scalar_t>
 std::vector<at::Tensor> splc_impl(const at::Tensor& z, const at::Tensor& t, double margin, double gamma,
                                   const c10::optional<double>& threshold, double divisor, bool need_grad) {
-  const int64_t n = z.numel();
-  const scalar_t* zp = z.data_ptr<scalar_t>();
-  const int8_t* tp = t.data_ptr<int8_t>();
+  const Batch<scalar_t> b(z, t, divisor, need_grad);
+  const scalar_t* zp = b.z;
+  const int8_t* tp = b.t;
   const scalar_t m = static_cast<scalar_t>(margin);
   const bool pseudo = threshold.has_value();
   const scalar_t tau = pseudo ? static_cast<scalar_t>(*threshold) : scalar_t(0);
   const int kind = gamma_kind(gamma);
-  const scalar_t scale = static_cast<scalar_t>(1.0 / divisor);
-  at::Tensor grad = need_grad ? at::empty_like(z) : at::Tensor();
-  scalar_t* gp = need_grad ? grad.data_ptr<scalar_t>() : nullptr;
-  const double total = sum_over_blocks(n, [&](int64_t first, int64_t count) {
+  const double total = sum_over_blocks(b.n, [&](int64_t first, int64_t count) {
     scalar_t a[kBlock], c[kBlock];
     for (int64_t j = 0; j < count; ++j) {  // branch-free (bitwise on bools): vectorizable
       const int64_t i = first + j;
@@ -272,10 +297,9 @@ std::vector<at::Tensor> splc_impl(const at::Tensor& z, const at::Tensor& t, doub
       a[j] = -s * zi + m * scalar_t(observed_positive);
       c[j] = -s;
     }
-    return focal_block<scalar_t>(a, c, gp ? gp + first : nullptr, count, kind, static_cast<scalar_t>(gamma),
-                                 scale);
+    return focal_block<scalar_t>(a, c, b.grad_at(first), count, kind, static_cast<scalar_t>(gamma), b.scale);
   });
-  return {at::scalar_tensor(total / divisor, z.options()), grad};
+  return {at::scalar_tensor(total / divisor, z.options()), b.grad};
 }
 
 std::vector<at::Tensor> splc(const at::Tensor& logits, const at::Tensor& targets, double margin, double gamma,
@@ -294,29 +318,21 @@ template <typename scalar_t>
 double hill_block(const scalar_t* u, const scalar_t* pos, scalar_t* grad, int64_t count, int kind,
                   scalar_t gamma, scalar_t lamb, scalar_t scale) {
   using V = Vec<scalar_t>;
-  const V zero(scalar_t(0)), one(scalar_t(1)), g(gamma), l(lamb), two_l(scalar_t(2) * lamb),
-      three(scalar_t(3)), s(scale);
+  const V zero(scalar_t(0)), g(gamma), l(lamb), two_l(scalar_t(2) * lamb), three(scalar_t(3)), s(scale);
   V lanes(scalar_t(0));
   double partial = 0.0;
   const int64_t width = V::size();
   for (int64_t i = 0; i < count; i += width) {
     const int64_t w = std::min(width, count - i);
-    const V uv = load(u + i, w);
     const V is_pos = load(pos + i, w) > zero;
-    const V e = uv.abs().neg().exp();
-    const V r = (one + e).reciprocal();
-    const V er = e * r;
-    const V nonneg = uv >= zero;
-    const V sig = V::blendv(er, r, nonneg);   // sigmoid(u)
-    const V rest = V::blendv(r, er, nonneg);  // 1 - sigmoid(u)
-    const V sp = at::vec::maximum(uv, zero) + e.log1p();
-    const V sg = power(sig, kind, g);
-    const V p2 = sig * sig;
-    const V loss = V::blendv((l - sig) * p2, sg * sp, is_pos);
+    const Logistic<scalar_t> f(load(u + i, w));  // sigmoid(u): p_m on positives, p elsewhere
+    const V sg = power(f.sigmoid, kind, g);
+    const V p2 = f.sigmoid * f.sigmoid;
+    const V loss = V::blendv((l - f.sigmoid) * p2, sg * f.softplus, is_pos);
     if (w == width) lanes = lanes + loss; else partial += lane_sum(loss, w);
     if (grad != nullptr) {
-      const V dlda = kind == 0 ? sig : sg * (g * rest * sp + sig);
-      const V negative_grad = (two_l - three * sig) * p2 * rest;
+      const V dlda = kind == 0 ? f.sigmoid : sg * (g * f.complement * f.softplus + f.sigmoid);
+      const V negative_grad = (two_l - three * f.sigmoid) * p2 * f.complement;
       store(V(V::blendv(negative_grad, dlda.neg(), is_pos) * s), grad + i, w);
     }
   }
@@ -326,15 +342,12 @@ double hill_block(const scalar_t* u, const scalar_t* pos, scalar_t* grad, int64_
 template <typename scalar_t>
 std::vector<at::Tensor> hill_impl(const at::Tensor& z, const at::Tensor& t, double margin, double gamma,
                                   double lamb, double divisor, bool need_grad) {
-  const int64_t n = z.numel();
-  const scalar_t* zp = z.data_ptr<scalar_t>();
-  const int8_t* tp = t.data_ptr<int8_t>();
+  const Batch<scalar_t> b(z, t, divisor, need_grad);
+  const scalar_t* zp = b.z;
+  const int8_t* tp = b.t;
   const scalar_t m = static_cast<scalar_t>(margin);
   const int kind = gamma_kind(gamma);
-  const scalar_t scale = static_cast<scalar_t>(1.0 / divisor);
-  at::Tensor grad = need_grad ? at::empty_like(z) : at::Tensor();
-  scalar_t* gp = need_grad ? grad.data_ptr<scalar_t>() : nullptr;
-  const double total = sum_over_blocks(n, [&](int64_t first, int64_t count) {
+  const double total = sum_over_blocks(b.n, [&](int64_t first, int64_t count) {
     scalar_t u[kBlock], pos[kBlock];
     for (int64_t j = 0; j < count; ++j) {  // selects, no branch: vectorizable
       const int64_t i = first + j;
@@ -343,10 +356,10 @@ std::vector<at::Tensor> hill_impl(const at::Tensor& z, const at::Tensor& t, doub
       u[j] = positive ? m - zi : zi;
       pos[j] = scalar_t(positive);
     }
-    return hill_block<scalar_t>(u, pos, gp ? gp + first : nullptr, count, kind, static_cast<scalar_t>(gamma),
-                                static_cast<scalar_t>(lamb), scale);
+    return hill_block<scalar_t>(u, pos, b.grad_at(first), count, kind, static_cast<scalar_t>(gamma),
+                                static_cast<scalar_t>(lamb), b.scale);
   });
-  return {at::scalar_tensor(total / divisor, z.options()), grad};
+  return {at::scalar_tensor(total / divisor, z.options()), b.grad};
 }
 
 std::vector<at::Tensor> hill(const at::Tensor& logits, const at::Tensor& targets, double margin, double gamma,
