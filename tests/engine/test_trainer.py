@@ -285,6 +285,8 @@ def test_partial_given_uses_labels_with_unknowns_as_read(tmp_path: Path) -> None
     assert torch.equal(trainer.store.to_dense(), torch.as_tensor(y[rows]))
     assert trainer.prepared.val_unknown_as == "ignored"
     assert (trainer.prepared.val_labels == y[trainer.prepared.val_rows]).all()
+    val = trainer.fit().metrics["val"]
+    assert val["labels"] == "given" and val["unknown_as"] == "ignored"  # no clean labels exist
 
     np.savez(tmp_path / "full.npz", X=x, Y=np.abs(y) * (y > 0))
     with pytest.raises(PartialMLError, match="has no partial labels of its own"):

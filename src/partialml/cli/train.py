@@ -210,6 +210,7 @@ def train_command(
     typer.echo(
         f"best epoch {m['best_epoch']} (0-indexed) of {m['epochs_run']} run"
         f"{' (stopped early)' if m['stopped_early'] else ''}; "
-        f"val mAP {_fmt(val.get('mAP'))} ({cfg.val_labels} labels); test mAP {_fmt(test.get('mAP'))}"
+        f"val mAP {_fmt(val.get('mAP'))} ({val.get('labels', cfg.val_labels)} labels); "
+        f"test mAP {_fmt(test.get('mAP'))}"
     )
     typer.echo(f"wrote {result.run_dir}: config.yaml, metrics.json, history.csv, log.jsonl, checkpoints/")

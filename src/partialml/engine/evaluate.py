@@ -88,6 +88,13 @@ def split_report(
     return out
 
 
+def validation_labels_kind(val_labels: str, partial: str) -> str:
+    """The ``labels`` of a validation report: ``--val-labels`` (``clean`` / ``partial``), except
+    ``given`` under ``--partial given``, where the data's own partial labels are the only labels (both
+    choices score their annotated entries; there are no clean labels to report)."""
+    return "given" if partial == "given" else val_labels
+
+
 def training_positives(store: Any) -> np.ndarray:
     """``(C,)`` positives per class of a run's training split, the counts its head / medium / tail groups
     come from: the full labels when the LabelStore holds them, else the observed labels as given (LL-Cp's

@@ -26,7 +26,13 @@ import torch
 
 from partialml.engine.checkpoint import atomic_write_text, load_checkpoint
 from partialml.engine.config import TrainConfig, load_config
-from partialml.engine.evaluate import predict_scores, report_test_split, split_report, training_positives
+from partialml.engine.evaluate import (
+    predict_scores,
+    report_test_split,
+    split_report,
+    training_positives,
+    validation_labels_kind,
+)
 from partialml.engine.loaders import as_feature_matrix
 from partialml.engine.run_dir import RunDir
 from partialml.engine.trainer import (
@@ -269,7 +275,7 @@ def evaluate_run(
         prepared = own.prepared
         if len(prepared.val_rows):
             out["val"] = report(own.scores("val", batch_size=batch_size), prepared.val_labels)
-            out["val"]["labels"] = config.val_labels
+            out["val"]["labels"] = validation_labels_kind(config.val_labels, config.partial)
             out["val"]["unknown_as"] = prepared.val_unknown_as
         if prepared.test_labels is not None:
             out["test"] = test_split(own.scores("test", batch_size=batch_size), prepared.test_labels)

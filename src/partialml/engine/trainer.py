@@ -60,6 +60,7 @@ from partialml.engine.evaluate import (
     report_test_split,
     split_report,
     training_positives,
+    validation_labels_kind,
 )
 from partialml.engine.loaders import FeatureBatches, FeatureMatrix, as_feature_matrix
 from partialml.engine.logging import ScalarWriter, check_tensorboard_available, progress
@@ -1066,7 +1067,7 @@ class Trainer:
                     class_names=prepared.class_names,
                     empty_class=config.empty_class,
                 )
-                val["labels"] = config.val_labels
+                val["labels"] = validation_labels_kind(config.val_labels, config.partial)
                 val["unknown_as"] = prepared.val_unknown_as
             test = None
             if prepared.test_features is not None and prepared.test_labels is not None:
