@@ -14,8 +14,8 @@ kernels_app = typer.Typer(
 )
 
 _DIR_HELP = (
-    "Root folder of built kernels [default: $PARTIALML_KERNEL_DIR, else $XDG_CACHE_HOME/partialml/kernels, "
-    "else ~/.cache/partialml/kernels]."
+    "Root folder of built kernels (default: $PARTIALML_KERNEL_DIR, else $XDG_CACHE_HOME/partialml/kernels, "
+    "else ~/.cache/partialml/kernels)."
 )
 
 

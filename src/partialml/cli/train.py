@@ -44,7 +44,12 @@ def train_command(
     hidden_dim: Annotated[Optional[int], typer.Option(help="Hidden width of the MLP head.")] = None,
     dropout: Annotated[Optional[float], typer.Option(help="Dropout of the MLP head.")] = None,
     standardize: Annotated[
-        Optional[bool], typer.Option("--standardize/--no-standardize", help="Standardize features.")
+        Optional[bool],
+        typer.Option(
+            "--standardize/--no-standardize",
+            help="Standardize features with the training split's mean and std (default off; the presets of "
+            "`partialml bench` turn it on).",
+        ),
     ] = None,
     val_fraction: Annotated[
         Optional[float], typer.Option(help="Validation fraction of the training set.")
@@ -126,7 +131,7 @@ def train_command(
         Optional[str],
         typer.Option(
             help="end-to-end, csv/jsonl labels: a class a line does not list is unknown or negative "
-            "(a file of complete positives, for the simulated schemes) [default: unknown]."
+            "(a file of complete positives, for the simulated schemes); default unknown."
         ),
     ] = None,
     ll_topk: Annotated[
