@@ -28,3 +28,14 @@ class PartialMLError(ValueError):
 class PartialMLWarning(UserWarning):
     """Input that is legal but probably not what was meant (for instance a class with no observed
     positive); the CLI prints it as one ``partialml: warning: ...`` line and goes on."""
+
+
+def refuse_existing(*paths: str | Path | None, overwrite: bool, flag: str = "--output") -> None:
+    """Raise one :class:`PartialMLError` line naming the first of ``paths`` that exists, unless
+    ``overwrite``: no command replaces a file it did not just write without being asked to (``None``
+    paths are skipped)."""
+    if overwrite:
+        return
+    for path in paths:
+        if path is not None and Path(path).exists():
+            raise PartialMLError(f"{flag}: the file exists; pass --overwrite to replace it", path=path)

@@ -1,14 +1,13 @@
-"""Helpers shared by the CLI commands: parsing ``key=value`` options, refusing to replace files, and
-writing one-line errors."""
+"""Helpers shared by the CLI commands: parsing ``key=value`` options, refusing to replace files
+(:func:`partialml.errors.refuse_existing`, shared with the library's exports) and writing one-line errors."""
 
 from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
-from partialml.errors import PartialMLError
+from partialml.errors import PartialMLError, refuse_existing
 
 _INT = re.compile(r"[-+]?[0-9]+\Z")
 _FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\Z|[-+]?(?:inf|nan)\Z", re.I)
@@ -64,16 +63,6 @@ def error_exit(message: str, code: int) -> None:
     sys.stderr.write(f"partialml: error: {one_line(message)}\n")
     sys.stderr.flush()
     raise SystemExit(code)
-
-
-def refuse_existing(*paths: Path | None, overwrite: bool, flag: str = "--output") -> None:
-    """One line (exit 2) naming the first of ``paths`` that exists, unless ``overwrite``: a command never
-    replaces a file it did not just write without being asked to (``None`` paths are skipped)."""
-    if overwrite:
-        return
-    for path in paths:
-        if path is not None and Path(path).exists():
-            raise PartialMLError(f"{flag}: the file exists; pass --overwrite to replace it", path=path)
 
 
 __all__ = ["error_exit", "one_line", "parse_key_values", "parse_value", "refuse_existing"]

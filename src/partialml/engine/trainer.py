@@ -245,14 +245,15 @@ def scheme_labels(
     from partialml.labels import apply_scheme, parse_scheme
 
     scheme = parse_scheme(partial)
+    has_unknown = _has_value(full, -1)
     if scheme.kind == "given" and given is None:
-        if not _has_value(full, -1):
+        if not has_unknown:
             raise PartialMLError(
                 f"--partial given: the data {source!r} has no partial labels of its own (every label "
                 "is 1 or 0); choose a simulated scheme (single-positive, fraction:F, fpc:N, rps:P) or full"
             )
         given = full  # labels with unknowns and no separate annotation: they are the partial labels
-    elif scheme.kind != "given" and _has_value(full, -1):
+    elif scheme.kind != "given" and has_unknown:
         row, col = _first_unknown(full)
         entry = name_entry(row, col) if name_entry is not None else f"label [{row}, {col}]"
         raise PartialMLError(
@@ -260,7 +261,7 @@ def scheme_labels(
             f"--partial {partial}, or --partial given to take the file's labels as they are",
             path=source,
         )
-    full_for_scheme = None if (scheme.kind == "given" and _has_value(full, -1)) else full
+    full_for_scheme = None if (scheme.kind == "given" and has_unknown) else full
     return np.asarray(apply_scheme(scheme, full_for_scheme, given=given, seed=seed), dtype=np.int8)
 
 

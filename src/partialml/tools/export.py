@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from partialml.errors import PartialMLError, PartialMLWarning
+from partialml.errors import PartialMLError, PartialMLWarning, refuse_existing
 
 EXPORT_FORMAT = "partialml-export-1"
 FEATURES_KIND = "features-head"
@@ -195,9 +195,7 @@ def export_run(
     if thresholds not in ("tuned", "default"):
         raise PartialMLError(f"--thresholds: got {thresholds!r}; expected tuned or default")
     sidecar = sidecar_path(target)
-    existing = [p for p in (target, sidecar) if p.exists()]
-    if existing and not overwrite:
-        raise PartialMLError("--output: the file exists; pass --overwrite to replace it", path=existing[0])
+    refuse_existing(target, sidecar, overwrite=overwrite)
     loaded = load_run_model(run, checkpoint=checkpoint, device="cpu")  # type: ignore[arg-type]
     meta = loaded.state["meta"]
     image_run = meta.get("setting", "features") != "features"
